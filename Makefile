@@ -1,0 +1,48 @@
+# One entry point for people and CI. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := demo
+
+.PHONY: help demo test lint fmt bench postgres-bin clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): setup.cfg constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+	$(BIN)/pip install -q -c constraints.txt setuptools wheel
+	$(BIN)/pip install -q -c constraints.txt --no-build-isolation -e '.[test]'
+	@touch $@
+
+postgres-bin:  ## install Debian's PostgreSQL server when it is missing (needs root)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	  else echo "PostgreSQL server binaries are missing: sudo apt-get install postgresql" >&2; exit 1; fi; \
+	fi
+
+demo: $(STAMP) postgres-bin  ## sample files in, declarations, acknowledgements and a summary out
+	rm -rf $(DEMO)
+	$(BIN)/cnss-edi sample --affiliate 1234565 --period 202610 --employees 250 --employers 3 --seed 7 --out $(DEMO)/inbox
+	$(BIN)/cnss-edi process --inbox $(DEMO)/inbox --outbox $(DEMO)/outbox
+
+test: $(STAMP) postgres-bin  ## lint, then every test (starts its own PostgreSQL)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q
+
+lint: $(STAMP)  ## ruff check and format check
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+fmt: $(STAMP)  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: $(STAMP) postgres-bin  ## throughput and memory figures on 1,000,000 employees, one JSON line
+	$(BIN)/python -m cnss_edi.bench
+
+clean:  ## remove the venv, the embedded database and demo output
+	rm -rf $(VENV) .cnss-edi $(DEMO) *.egg-info

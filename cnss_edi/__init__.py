@@ -1,0 +1,1 @@
+"""The application: edges (PostgreSQL, files, CLI) around the pure layers."""

@@ -1,0 +1,167 @@
+"""Declarative tables of the EDI format and of the CNSS rules, loaded once from this folder.
+
+Everything the code needs to know about the file layout, rates, ceilings and situation codes
+lives in the CSV files beside this module; nothing here is computed, only read and typed.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RECORD_LENGTH = 260
+# Rates are held as integers in millionths (6.40 % -> 64_000) so that every computation on
+# money stays in integers; see transforms.money.
+RATE_SCALE = 1_000_000
+BRANCHES = (
+    "family_allowances",
+    "short_term",
+    "long_term",
+    "amo",
+    "amo_solidarity",
+    "professional_training",
+)
+
+
+class SchemaError(Exception):
+    """A table in schemas/ is inconsistent (a bug in the data, not in a declaration)."""
+
+
+class NoRuleInForce(LookupError):
+    """No dated row covers the requested period."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a fixed-width record; `start` is 0-based, as Python slices are."""
+
+    record: str
+    name: str
+    start: int
+    length: int
+    numeric: bool
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.length
+
+
+@dataclass(frozen=True)
+class Rate:
+    """One contribution rate: a branch, a share (employer/employee), its base and its rate."""
+
+    branch: str
+    share: str
+    base: str  # "gross" or "capped"
+    rate_millionths: int
+    source: str
+
+
+@dataclass(frozen=True)
+class Situation:
+    code: str  # "" for normal work (two spaces in the file)
+    rank: int
+    label_fr: str
+    zero_days_and_salary: str  # "none", "warning" or "blocking"
+
+
+def _read_csv(name: str) -> list[dict[str, str]]:
+    with (HERE / name).open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@lru_cache(maxsize=1)
+def record_layouts() -> dict[str, tuple[Field, ...]]:
+    """Fields of every record type, in file order, checked to cover exactly 260 characters."""
+    layouts: dict[str, list[Field]] = {}
+    for row in _read_csv("layout.csv"):
+        field = Field(
+            record=row["record"],
+            name=row["field"],
+            start=int(row["start"]) - 1,
+            length=int(row["length"]),
+            numeric=row["type"] == "N",
+        )
+        layouts.setdefault(field.record, []).append(field)
+    for record, fields in layouts.items():
+        position = 0
+        for field in fields:
+            if field.start != position:
+                raise SchemaError(f"{record}.{field.name} starts at {field.start + 1}")
+            position = field.stop
+        if position != RECORD_LENGTH:
+            raise SchemaError(f"{record} covers {position} characters, not {RECORD_LENGTH}")
+    return {record: tuple(fields) for record, fields in layouts.items()}
+
+
+def data_fields(record: str) -> tuple[Field, ...]:
+    """The fields that carry data: everything but the record type and the filler."""
+    return tuple(
+        f for f in record_layouts()[record] if f.name not in ("L_Type_Enreg", "L_filler")
+    )
+
+
+def field(record: str, name: str) -> Field:
+    for candidate in record_layouts()[record]:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"{record}.{name}")
+
+
+def period_start(period: str) -> dt.date:
+    """First day of a YYYYMM period."""
+    return dt.date(int(period[:4]), int(period[4:6]), 1)
+
+
+def _in_force(rows: list[dict[str, str]], period: str) -> list[dict[str, str]]:
+    """The rows of the latest `valid_from` that is not after the period's first day."""
+    day = period_start(period).isoformat()
+    dates = sorted({r["valid_from"] for r in rows if r["valid_from"] <= day})
+    if not dates:
+        raise NoRuleInForce(period)
+    return [r for r in rows if r["valid_from"] == dates[-1]]
+
+
+@lru_cache(maxsize=64)
+def rates_for(period: str) -> tuple[Rate, ...]:
+    """Contribution rates in force for a YYYYMM period."""
+    rates = []
+    for row in _in_force(_read_csv("rates.csv"), period):
+        millionths = Decimal(row["rate_percent"]) * RATE_SCALE / 100
+        if millionths != millionths.to_integral_value():
+            raise SchemaError(f"rate {row['rate_percent']} % is finer than a millionth")
+        if row["branch"] not in BRANCHES or row["base"] not in ("gross", "capped"):
+            raise SchemaError(f"unknown branch or base in rates.csv: {row}")
+        rates.append(Rate(row["branch"], row["share"], row["base"], int(millionths), row["source"]))
+    return tuple(rates)
+
+
+@lru_cache(maxsize=64)
+def ceiling_for(period: str) -> int:
+    """The monthly salary ceiling, in centimes, in force for a YYYYMM period."""
+    (row,) = _in_force(_read_csv("ceilings.csv"), period)
+    return int(row["ceiling_centimes"])
+
+
+@lru_cache(maxsize=1)
+def situations() -> dict[str, Situation]:
+    """Situation codes by code ("" for normal work)."""
+    return {
+        row["code"]: Situation(
+            row["code"], int(row["rank"]), row["label_fr"], row["zero_days_and_salary"]
+        )
+        for row in _read_csv("situations.csv")
+    }
+
+
+def ddl() -> str:
+    return (HERE / "ddl.sql").read_text(encoding="utf-8")
+
+
+def acknowledgement_xsd_path() -> Path:
+    return HERE / "acknowledgement.xsd"

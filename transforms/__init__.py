@@ -1,0 +1,1 @@
+"""Pure, vectorised transformations: bytes to tables, salaries to contributions."""

@@ -1,0 +1,17 @@
+"""Money is int64 centimes; this is the one place where a rate meets an amount and is rounded."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from schemas import RATE_SCALE
+
+
+def apply_rate(base_centimes: np.ndarray, rate_millionths: int) -> np.ndarray:
+    """base × rate, rounded half-up to the centime, in exact integer arithmetic.
+
+    Bases are non-negative (the EDI format cannot carry a sign), so half-up and half-away-
+    from-zero agree. The product stays far below 2**63: a 13-digit salary times 10**6.
+    """
+    base = np.asarray(base_centimes, dtype=np.int64)
+    return (base * rate_millionths + RATE_SCALE // 2) // RATE_SCALE
