@@ -27,7 +27,7 @@ postgres-bin:  ## install Debian's PostgreSQL server when it is missing (needs r
 
 demo: $(STAMP) postgres-bin  ## sample files in, declarations, acknowledgements and a summary out
 	rm -rf $(DEMO)
-	$(BIN)/cnss-edi sample --affiliate 1234565 --period 202610 --employees 250 --employers 3 --seed 7 --out $(DEMO)/inbox
+	$(BIN)/cnss-edi sample --affiliate 1234567 --period 202610 --employees 250 --employers 3 --seed 7 --out $(DEMO)/inbox
 	$(BIN)/cnss-edi process --inbox $(DEMO)/inbox --outbox $(DEMO)/outbox
 
 test: $(STAMP) postgres-bin  ## lint, then every test (starts its own PostgreSQL)

@@ -26,6 +26,14 @@ BRANCHES = (
     "amo_solidarity",
     "professional_training",
 )
+BRANCH_LABELS_FR = {
+    "family_allowances": "Allocations familiales",
+    "short_term": "Prestations sociales à court terme",
+    "long_term": "Prestations sociales à long terme",
+    "amo": "Assurance maladie obligatoire (AMO)",
+    "amo_solidarity": "Participation solidarité AMO",
+    "professional_training": "Taxe de formation professionnelle",
+}
 
 
 class SchemaError(Exception):
@@ -101,9 +109,7 @@ def record_layouts() -> dict[str, tuple[Field, ...]]:
 
 def data_fields(record: str) -> tuple[Field, ...]:
     """The fields that carry data: everything but the record type and the filler."""
-    return tuple(
-        f for f in record_layouts()[record] if f.name not in ("L_Type_Enreg", "L_filler")
-    )
+    return tuple(f for f in record_layouts()[record] if f.name not in ("L_Type_Enreg", "L_filler"))
 
 
 def field(record: str, name: str) -> Field:

@@ -15,3 +15,9 @@ def apply_rate(base_centimes: np.ndarray, rate_millionths: int) -> np.ndarray:
     """
     base = np.asarray(base_centimes, dtype=np.int64)
     return (base * rate_millionths + RATE_SCALE // 2) // RATE_SCALE
+
+
+def format_mad(centimes: int) -> str:
+    """'1 234 567,89 MAD': French grouping, exact (no float on the way)."""
+    dirhams, cents = divmod(int(centimes), 100)
+    return f"{dirhams:,}".replace(",", "\u202f") + f",{cents:02d} MAD"

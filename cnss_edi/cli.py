@@ -1,0 +1,289 @@
+"""`cnss-edi`: the command line of the CNSS EDI back office.
+
+Exit codes: 0 all files accepted, 1 at least one file rejected, 2 unusable invocation (missing
+file, bad option), 3 the database or the file system failed. Bad input never shows a Python
+traceback; set CNSS_EDI_DEBUG=1 to see one for an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import validators
+from cnss_edi import report
+
+OK, REJECTED, USAGE, FAILURE = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """The command cannot run as asked (exit 2); the message says what to change."""
+
+
+def _progress(label: str) -> Callable[[int, int], None] | None:
+    """A one-line progress counter on a terminal; nothing in CI, logs or pipes."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        print(f"\r{label}: {done:,}/{total:,}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a folder, not a file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: permission denied") from None
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from cnss_edi.sample import SampleTooLarge, write_samples
+
+    try:
+        paths = write_samples(
+            Path(args.out),
+            affiliate=args.affiliate,
+            period=args.period,
+            employees=args.employees,
+            employers=args.employers,
+            entrants=args.entrants,
+            seed=args.seed,
+            progress=_progress("employees written"),
+        )
+    except (SampleTooLarge, ValueError) as error:
+        raise UsageError(str(error)) from None
+    print(f"{len(paths)} files written to {args.out}")
+    return OK
+
+
+def _validation(path: Path, roster: object = None) -> tuple[bytes, object, object]:
+    from transforms.parse import parse
+    from validators.declaration import validate
+
+    raw = _read(path)
+    parsed = parse(raw)
+    return raw, parsed, validate(parsed, file_name=path.name, preetabli=roster)
+
+
+def _load_roster(path: str | None) -> object:
+    if path is None:
+        return None
+    from validators.preetabli import Roster
+
+    _, parsed, validation = _validation(Path(path))
+    if validation.kind != "preetabli":
+        raise UsageError(f"{path}: --preetabli expects a préétabli (A00…A03 records)")
+    return Roster.from_parsed(parsed)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    roster = _load_roster(args.preetabli)
+    worst = OK
+    for name in args.files:
+        raw, _, validation = _validation(Path(name), roster)
+        sha256 = hashlib.sha256(raw).hexdigest()
+        if args.json:
+            print(json.dumps(report.validation_json(name, sha256, validation), ensure_ascii=False))
+        else:
+            print(report.validation_text(name, validation))
+        if validation.status == "rejected":
+            worst = REJECTED
+    return worst
+
+
+def cmd_contributions(args: argparse.Namespace) -> int:
+    from cnss_edi.process import price
+
+    worst = OK
+    for name in args.files:
+        raw, parsed, validation = _validation(Path(name))
+        sha256 = hashlib.sha256(raw).hexdigest()
+        if validation.status == "rejected" or validation.kind != "declaration":
+            worst = REJECTED
+            if args.json:
+                print(
+                    json.dumps(report.validation_json(name, sha256, validation), ensure_ascii=False)
+                )
+            else:
+                print(report.validation_text(name, validation))
+            continue
+        _, summary = price(parsed, validation.period)
+        if args.json:
+            print(json.dumps(report.contributions_json(name, validation, summary)))
+        else:
+            print(report.contributions_text(name, validation, summary))
+    return worst
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from cnss_edi.process import Locations, process_inbox
+    from cnss_edi.store import Store
+
+    inbox = Path(args.inbox)
+    if not inbox.is_dir():
+        raise UsageError(f"{inbox}: the inbox folder does not exist")
+    outbox = Path(args.outbox)
+    archive = Path(args.archive) if args.archive else inbox.resolve().parent / "archive"
+    store = Store.open(_database_url(args.database_url))
+    try:
+        outcomes = process_inbox(
+            Locations(inbox.resolve(), outbox.resolve(), archive.resolve()),
+            store=store,
+            min_age_seconds=args.min_age,
+            progress=_progress("files processed"),
+        )
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(report.process_json(outcomes, outbox)))
+    else:
+        print(report.process_text(outcomes, inbox, outbox, archive))
+    return REJECTED if any(o.status == "rejected" for o in outcomes) else OK
+
+
+def _database_url(option: str | None) -> str:
+    url = option or os.environ.get("CNSS_EDI_DATABASE_URL")
+    if url:
+        return url
+    from cnss_edi.postgres import LocalPostgres, default_data_dir
+
+    return LocalPostgres(default_data_dir()).start()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnss-edi",
+        description="CNSS (Morocco) EDI salary declarations: check a file before sending it, "
+        "compute the contributions it owes, and process an inbox of received files.",
+        epilog="Exit codes: 0 accepted, 1 rejected, 2 wrong usage, 3 database or disk failure.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each step on stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sample = commands.add_parser(
+        "sample",
+        help="write realistic sample files (préétabli + matching declaration)",
+        description="Write AFFEBDS_<affiliate>_<period>.txt (the préétabli) and "
+        "DS_<affiliate>_<period>.txt (a valid declaration) for one or more employers.",
+    )
+    sample.add_argument(
+        "--affiliate",
+        type=int,
+        required=True,
+        help="7-digit affiliate number with a valid check key, e.g. 1234567",
+    )
+    sample.add_argument("--period", required=True, help="declared month as YYYYMM, e.g. 202610")
+    sample.add_argument(
+        "--employees",
+        type=int,
+        required=True,
+        help="employees per employer (B02 lines); at most 38,461 at 26 days",
+    )
+    sample.add_argument(
+        "--employers",
+        type=int,
+        default=1,
+        help="number of employers (the first one is --affiliate); default 1",
+    )
+    sample.add_argument(
+        "--entrants",
+        type=int,
+        default=None,
+        help="new employees (B04 lines) per employer; default about 2%%",
+    )
+    sample.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
+    sample.add_argument("--out", required=True, help="folder to write the files into")
+    sample.set_defaults(handler=cmd_sample)
+
+    check = commands.add_parser(
+        "validate",
+        help="check declaration files offline, with the same rules as CNSS",
+        description="Check each FILE and list every anomaly: line, record, field, value, rule "
+        "and a message in French. Blocking anomalies reject the file; warnings do not.",
+    )
+    check.add_argument("files", nargs="+", metavar="FILE", help="declaration (DS_…) files")
+    check.add_argument(
+        "--preetabli",
+        metavar="AFILE",
+        help="the préétabli (AFFEBDS_…) to check the employee list against",
+    )
+    check.add_argument("--json", action="store_true", help="one JSON object per file and line")
+    check.set_defaults(handler=cmd_validate)
+
+    price = commands.add_parser(
+        "contributions",
+        help="compute the contributions a declaration owes, per branch",
+        description="Validate each FILE, then compute employer and employee contributions per "
+        "branch in centimes, with the rates and ceiling in force for its period.",
+    )
+    price.add_argument("files", nargs="+", metavar="FILE", help="declaration (DS_…) files")
+    price.add_argument("--json", action="store_true", help="one JSON object per file and line")
+    price.set_defaults(handler=cmd_contributions)
+
+    run = commands.add_parser(
+        "process",
+        help="process every complete file of an inbox into the database",
+        description="Validate, price and load every complete *.txt file of the inbox (flat, or "
+        "<affiliate>/in/ drop boxes), write one acknowledgement XML per file into the outbox, "
+        "move each input to the archive, and print a summary. Safe to re-run after a crash.",
+    )
+    run.add_argument("--inbox", required=True, help="folder where files arrive")
+    run.add_argument("--outbox", required=True, help="folder for acknowledgements")
+    run.add_argument("--archive", help="folder for processed inputs (default: <inbox>/../archive)")
+    run.add_argument(
+        "--database-url",
+        help="PostgreSQL DSN/URL (default: $CNSS_EDI_DATABASE_URL,"
+        " else the embedded local PostgreSQL in .cnss-edi/)",
+    )
+    run.add_argument(
+        "--min-age",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="skip files modified less than SECONDS ago (uploads in progress)",
+    )
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.set_defaults(handler=cmd_process)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if not getattr(validators, "PROJECT_PACKAGE", False):  # PyPI's `validators` shadows ours
+        print(
+            "cnss-edi: the wrong 'validators' package is installed; "
+            "run `pip uninstall validators` in this environment",
+            file=sys.stderr,
+        )
+        return FAILURE
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        print(f"cnss-edi {args.command}: {error}", file=sys.stderr)
+        return USAGE
+    except Exception as error:
+        if os.environ.get("CNSS_EDI_DEBUG"):
+            raise
+        print(f"cnss-edi {args.command}: failed: {report.describe_failure(error)}", file=sys.stderr)
+        return FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

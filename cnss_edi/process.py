@@ -1,0 +1,417 @@
+"""The use case: one received file in, one terminal state and one acknowledgement out.
+
+Life of a file (every step can be interrupted; the next run picks up where it stopped):
+1. read, hash; a content seen before is a duplicate (or an unfinished file to resume);
+2. parse, validate, price; then ONE transaction stores the outcome and its acknowledgement;
+3. write the acknowledgement atomically, move the input to the archive, mark it finished.
+Steps 3 are idempotent, so a crash between commit and finish only delays them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from cnss_edi.acknowledgement import AckContent, Original, render, write_atomically
+from cnss_edi.store import FileRow, Store
+from schemas import rates_for
+from transforms.contributions import ContributionSummary, declared_salaries, per_employee, summarise
+from transforms.parse import ParsedFile, parse
+from validators.anomaly import Findings
+from validators.declaration import Validation, validate
+from validators.lines import empty_entrant_rows
+from validators.preetabli import Roster
+from validators.structure import file_kind, header
+
+log = logging.getLogger(__name__)
+ACCOUNT_DIR = re.compile(r"^\d{7}$")
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where files come from and go. Per-employer drop boxes are <inbox>/<affiliate>/in/;
+    their acknowledgements then go to <outbox>/<affiliate>/out/."""
+
+    inbox: Path
+    outbox: Path
+    archive: Path
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    file_id: int
+    file_name: str
+    kind: str
+    status: str  # accepted, rejected, duplicate
+    affiliate: int | None
+    period: str | None
+    anomaly_count: int
+    acknowledgement: Path
+    employees: int | None = None
+    entrants: int | None = None
+    version: int | None = None
+    contributions: ContributionSummary | None = None
+    resumed: bool = False  # finished after an interrupted run
+
+
+def account_of(path: Path, inbox: Path) -> int | None:
+    """The affiliate whose drop box holds the file, or None for a flat inbox."""
+    parts = path.relative_to(inbox).parts
+    if len(parts) == 3 and parts[1] == "in" and ACCOUNT_DIR.match(parts[0]):
+        return int(parts[0])
+    return None
+
+
+def process_file(path: Path, *, store: Store, locations: Locations) -> FileOutcome:
+    """Take one complete file from the inbox to its terminal state."""
+    raw = path.read_bytes()
+    sha256 = hashlib.sha256(raw).hexdigest()
+    received_at = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    seen = store.files_with_sha(sha256)
+    unfinished = [row for row in seen if not row.finished]
+    if unfinished:
+        finish(store, unfinished[0])
+        return _resumed(unfinished[0])
+    account = account_of(path, locations.inbox)
+    common = {
+        "file_name": path.name,
+        "sha256": sha256,
+        "size_bytes": len(raw),
+        "received_at": received_at,
+        "source_path": str(path.resolve()),
+        "account_affiliate": account,
+    }
+    if seen:
+        return _store_duplicate(path, seen[0], common, store=store, locations=locations)
+    parsed = parse(raw)
+    kind = file_kind(parsed)
+    affiliate, period = header(parsed, kind)
+    roster = None
+    if kind == "declaration" and affiliate is not None and period is not None:
+        roster = store.roster(affiliate, period)
+    validation = validate(parsed, file_name=path.name, preetabli=roster, account_affiliate=account)
+    outcome = _store_outcome(path, parsed, validation, common, store=store, locations=locations)
+    log.info(
+        "file %s (%s): %s, %d anomalies",
+        outcome.file_id,
+        kind,
+        outcome.status,
+        outcome.anomaly_count,
+    )
+    return outcome
+
+
+def _store_outcome(
+    path: Path,
+    parsed: ParsedFile,
+    validation: Validation,
+    common: dict,
+    *,
+    store: Store,
+    locations: Locations,
+) -> FileOutcome:
+    findings = validation.findings
+    accepted = validation.status == "accepted"
+    version = summary = None
+    if accepted and validation.kind == "declaration":
+        lines, summary = price(parsed, validation.period)
+    with store.transaction() as cursor:
+        file_id = store.insert_file(
+            cursor,
+            **common,
+            kind=validation.kind,
+            status=validation.status,
+            affiliate=validation.affiliate,
+            period=validation.period,
+            anomaly_count=findings.total,
+            blocking_count=findings.blocking_total,
+        )
+        if accepted and validation.kind == "declaration":
+            _, version = store.insert_declaration(
+                cursor,
+                file_id=file_id,
+                affiliate=validation.affiliate,
+                period=validation.period,
+                employees=validation.employees,
+                entrants=validation.entrants,
+                lines=lines,
+                summary=summary,
+            )
+        elif accepted:
+            store.insert_preetabli(
+                cursor,
+                file_id=file_id,
+                roster=Roster.from_parsed(parsed),
+                lines=preetabli_lines(parsed),
+            )
+        store.insert_anomalies(cursor, file_id, findings.anomalies)
+        ack = AckContent(
+            file_id=file_id,
+            file_name=path.name,
+            sha256=common["sha256"],
+            size=common["size_bytes"],
+            received_at=common["received_at"],
+            kind=validation.kind,
+            status=validation.status,
+            affiliate=validation.affiliate,
+            period=validation.period,
+            employees=validation.employees,
+            entrants=validation.entrants,
+            findings=findings,
+            version=version,
+            contributions=summary,
+        )
+        row = _destinations(
+            store, cursor, file_id, path, validation.affiliate, common, locations, render(ack)
+        )
+    finish(store, row, source_checked=True)
+    return FileOutcome(
+        file_id,
+        path.name,
+        validation.kind,
+        validation.status,
+        validation.affiliate,
+        validation.period,
+        findings.total,
+        Path(row.acknowledgement_path),
+        validation.employees,
+        validation.entrants,
+        version,
+        summary,
+    )
+
+
+def _store_duplicate(
+    path: Path, original: FileRow, common: dict, *, store: Store, locations: Locations
+) -> FileOutcome:
+    with store.transaction() as cursor:
+        file_id = store.insert_file(
+            cursor,
+            **common,
+            kind=original.kind,
+            status="duplicate",
+            duplicate_of=original.id,
+            affiliate=original.affiliate,
+            period=original.period,
+        )
+        ack = AckContent(
+            file_id=file_id,
+            file_name=path.name,
+            sha256=common["sha256"],
+            size=common["size_bytes"],
+            received_at=common["received_at"],
+            kind=original.kind,
+            status="duplicate",
+            affiliate=original.affiliate,
+            period=original.period,
+            employees=0,
+            entrants=0,
+            findings=Findings((), 0, 0),
+            original=Original(
+                original.id, original.file_name, original.received_at, original.status
+            ),
+        )
+        row = _destinations(
+            store, cursor, file_id, path, original.affiliate, common, locations, render(ack)
+        )
+    finish(store, row, source_checked=True)
+    return FileOutcome(
+        file_id,
+        path.name,
+        original.kind,
+        "duplicate",
+        original.affiliate,
+        original.period,
+        0,
+        Path(row.acknowledgement_path),
+    )
+
+
+def _destinations(
+    store: Store,
+    cursor: object,
+    file_id: int,
+    path: Path,
+    affiliate: int | None,
+    common: dict,
+    locations: Locations,
+    xml: bytes,
+) -> FileRow:
+    """Acknowledgement and archive paths, named by the file id so that they never collide."""
+    account = common["account_affiliate"]
+    out_dir = locations.outbox / f"{account:07d}" / "out" if account else locations.outbox
+    relative = path.parent.relative_to(locations.inbox)
+    acknowledgement = out_dir / f"{path.stem}_AR_{file_id:08d}.xml"
+    archive = locations.archive / relative / f"{file_id:08d}_{path.name}"
+    store.set_destinations(
+        cursor,
+        file_id,
+        acknowledgement=str(acknowledgement.resolve()),
+        archive=str(archive.resolve()),
+        xml=xml,
+    )
+    return FileRow(
+        file_id,
+        path.name,
+        common["sha256"],
+        "",
+        "",
+        common["received_at"],
+        common["source_path"],
+        str(archive.resolve()),
+        str(acknowledgement.resolve()),
+        xml.decode("utf-8"),
+        False,
+        affiliate,
+        None,
+        0,
+    )
+
+
+def finish(store: Store, row: FileRow, *, source_checked: bool = False) -> None:
+    """Write the acknowledgement, archive the input, mark the file finished. Idempotent.
+
+    The input is archived only if it still holds the content that was processed: after a
+    crash, a new file may have been dropped under the same name."""
+    write_atomically(Path(row.acknowledgement_path), row.acknowledgement_xml.encode("utf-8"))
+    source, archive = Path(row.source_path), Path(row.archive_path)
+    if source.exists() and (source_checked or _sha256(source) == row.sha256):
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, archive)
+    store.mark_finished(row.id)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _resumed(row: FileRow) -> FileOutcome:
+    return FileOutcome(
+        row.id,
+        row.file_name,
+        row.kind,
+        row.status,
+        row.affiliate,
+        row.period,
+        row.anomaly_count,
+        Path(row.acknowledgement_path),
+        resumed=True,
+    )
+
+
+def price(parsed: ParsedFile, period: str) -> tuple[pa.Table, ContributionSummary]:
+    """Contributions of an accepted declaration: its lines ready to load, and the totals."""
+    b02 = parsed.frame("B02")
+    entrants = parsed.frame("B04")[~empty_entrant_rows(parsed)]
+    rates = rates_for(period)
+    salaries = declared_salaries(b02, entrants)
+    amounts = per_employee(salaries, rates)
+    lines = pd.DataFrame(
+        {
+            "line_no": salaries["line"],
+            "block": salaries["block"],
+            "insured_number": salaries["insured_number"],
+            "full_name": pd.concat(
+                [b02["L_Nom_Prenom"], entrants["L_Nom_Prenom"]], ignore_index=True
+            ),
+            "cin": pd.concat(
+                [pd.Series([None] * len(b02), dtype="string"), entrants["L_Num_CIN"]],
+                ignore_index=True,
+            ),
+            "children": pd.concat([b02["N_Enfants"], _nulls(len(entrants))], ignore_index=True),
+            "af_to_pay": pd.concat([b02["N_AF_A_Payer"], _nulls(len(entrants))], ignore_index=True),
+            "af_to_deduct": pd.concat(
+                [b02["N_AF_A_Deduire"], _nulls(len(entrants))], ignore_index=True
+            ),
+            "af_net": pd.concat(
+                [b02["N_AF_Net_A_Payer"], _nulls(len(entrants))], ignore_index=True
+            ),
+            "af_to_reverse": pd.concat(
+                [b02["N_AF_A_Reverser"], _nulls(len(entrants))], ignore_index=True
+            ),
+            "days": pd.concat(
+                [b02["N_Jours_Declares"], entrants["N_Nbr_Jours"]], ignore_index=True
+            ),
+            "gross_salary": salaries["gross"],
+            "capped_salary": salaries["capped"],
+            "situation": pd.concat(
+                [b02["L_Situation"], pd.Series([""] * len(entrants), dtype="string")],
+                ignore_index=True,
+            ),
+            "control_sum": pd.concat([b02["S_Ctr"], entrants["S_Ctr"]], ignore_index=True),
+            "employer_contribution": amounts["employer"],
+            "employee_contribution": amounts["employee"],
+        }
+    )
+    return pa.Table.from_pandas(lines, preserve_index=False), summarise(salaries, amounts, rates)
+
+
+def _nulls(n: int) -> pd.Series:
+    return pd.Series([pd.NA] * n, dtype="Int64")
+
+
+def preetabli_lines(parsed: ParsedFile) -> pa.Table:
+    a02 = parsed.frame("A02")
+    return pa.Table.from_pandas(
+        pd.DataFrame(
+            {
+                "line_no": a02["line"],
+                "insured_number": a02["N_Num_Assure"],
+                "full_name": a02["L_Nom_Prenom"],
+                "children": a02["N_Enfants"],
+                "af_to_pay": a02["N_AF_A_Payer"],
+                "af_to_deduct": a02["N_AF_A_Deduire"],
+                "af_net": a02["N_AF_Net_A_Payer"],
+            }
+        ),
+        preserve_index=False,
+    )
+
+
+def complete_files(
+    inbox: Path, *, min_age_seconds: float = 0, now: float | None = None
+) -> list[Path]:
+    """Files ready to process: *.txt in the inbox or in <affiliate>/in/, not hidden, not
+    modified in the last `min_age_seconds` (an SFTP upload may still be running).
+    Préétablis come first so that declarations are checked against them."""
+    now = now if now is not None else dt.datetime.now().timestamp()
+    candidates = [*inbox.glob("*"), *inbox.glob("*/in/*")]
+    ready = [
+        p
+        for p in candidates
+        if p.is_file()
+        and p.suffix.lower() == ".txt"
+        and not p.name.startswith(".")
+        and now - p.stat().st_mtime >= min_age_seconds
+    ]
+    return sorted(
+        ready, key=lambda p: (not p.name.upper().startswith("AFFEBDS"), p.stat().st_mtime, str(p))
+    )
+
+
+def process_inbox(
+    locations: Locations,
+    *,
+    store: Store,
+    min_age_seconds: float = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[FileOutcome]:
+    """Finish what an interrupted run left, then process every complete file."""
+    for row in store.unfinished_files():
+        finish(store, row)
+    files = complete_files(locations.inbox, min_age_seconds=min_age_seconds)
+    outcomes = []
+    for done, path in enumerate(files, start=1):
+        outcomes.append(process_file(path, store=store, locations=locations))
+        if progress:
+            progress(done, len(files))
+    return outcomes

@@ -1,0 +1,383 @@
+"""Realistic sample préétabli (AFFEBDS_) and declaration (DS_) files for demos and load tests.
+
+The files follow shared/spec/edi_format.md so that the validator accepts them without a single
+anomaly: valid check keys, totals and control sums recomputed from the lines, situation rules.
+Generation is vectorised: each employer's staff is a set of numpy arrays, and each record
+block is a (rows, 260 + EOL) byte matrix filled field by field from schemas.record_layouts(),
+so a million lines take seconds. One employer is held in memory at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from schemas import RECORD_LENGTH, NoRuleInForce, ceiling_for, field, record_layouts, situations
+from transforms.keys import affiliate_key, affiliate_key_ok, insured_key
+
+MAX_DAYS = 26  # declared days per person and month (§11); the worst case for capacity (§12)
+SPACE = ord(" ")
+# Pay floors: 1,500 MAD for any paid line, and a full-month rate above the 2026 SMIG
+# (3,422.72 MAD, cnss_rules.md) so that a "salary below SMIG" plausibility warning never fires.
+LINE_FLOOR = 150_000
+MONTH_FLOOR = 350_000
+MONTH_CAP = 50_000_000  # 500,000 MAD: keeps freak log-normal draws out
+AF_FIRST, AF_NEXT = 30_000, 10_000  # AF per child: 300 MAD for children 1-3, 100 MAD for 4-6
+CHILDREN_ODDS = (0.34, 0.20, 0.20, 0.14, 0.07, 0.03, 0.02)  # 0..6 children
+# Mostly normal work; SO/CS/MS/MP are "no activity" codes, declared with 0 days and 0 pay.
+SITUATION_ODDS = {"": 0.955, "SO": 0.015, "IL": 0.01, "AT": 0.004, "IT": 0.004}
+SITUATION_ODDS |= {"CS": 0.004, "MS": 0.004, "DE": 0.002, "MP": 0.002}
+NO_ACTIVITY = ("SO", "CS", "MS", "MP")
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split(","))
+
+
+# Word lists, comma-separated: upper-case A-Z and spaces only (the accepted set, §4).
+SURNAMES = _words(
+    "ALAOUI,BENNANI,BERRADA,CHRAIBI,EL AMRANI,EL IDRISSI,TAZI,FASSI FIHRI,BENJELLOUN,LAHLOU,"
+    "OUAZZANI,KETTANI,EL ALAMI,BOUZIDI,HAJJI,ZIANI,NACIRI,MANSOURI,CHERKAOUI,SAIDI,BENKIRANE,"
+    "HASSANI,RACHIDI,AIT OUFKIR,OUALI,SQALLI,BENCHEKROUN,EL OUARDI,MOUSSAOUI,AZIZI,TAHIRI,NEBHI"
+)
+GIVEN_NAMES = _words(
+    "MOHAMED,AHMED,YOUSSEF,FATIMA ZAHRA,KHADIJA,AICHA,HASSAN,RACHID,SAID,NAIMA,SAADIA,KARIM,OMAR,"
+    "ABDELLAH,MERYEM,SALMA,HAMZA,IMANE,SOUKAINA,ABDELKADER,MUSTAPHA,LAILA,NADIA,ZINEB,AMINE,ANAS,"
+    "HOUDA,LATIFA,KHALID,ABDERRAHIM,BRAHIM,HAFSA"
+)
+CIN_PREFIXES = _words("A,B,BE,BH,BJ,BK,C,CD,D,EE,F,G,H,I,J,JA,K,L,M,N,P,Q,R,S,T,U,W,X,Y,Z")
+COMPANY_WORDS = _words("ATLAS,MAGHREB,ANFA,OASIS,ARGANE,ZELLIGE,MEDINA,SOUSS,TOUBKAL,SEBOU,NOUR")
+ACTIVITIES = _words(
+    "COMMERCE DE GROS,INDUSTRIE TEXTILE,BATIMENT ET TRAVAUX PUBLICS,TRANSPORT ROUTIER,"
+    "SERVICES INFORMATIQUES,AGRO ALIMENTAIRE,HOTELLERIE ET RESTAURATION,CENTRE D APPELS"
+)
+STREETS = _words(
+    "BD MOHAMMED V,AVENUE HASSAN II,RUE IBN BATOUTA,BD ZERKTOUNI,AVENUE DES FAR,"
+    "RUE AL MOUTANABBI,BD ABDELMOUMEN,QUARTIER INDUSTRIEL"
+)
+CITIES = _words(  # city and postal code
+    "CASABLANCA 20000,RABAT 10000,FES 30000,MARRAKECH 40000,TANGER 90000,AGADIR 80000,"
+    "MEKNES 50000,OUJDA 60000"
+)
+
+
+class SampleTooLarge(ValueError):
+    """The requested staff would overflow a 6-digit total of the declaration (§12)."""
+
+
+def _capacity() -> int:
+    """Most B02 + B04 lines one declaration carries if everyone works MAX_DAYS days."""
+    totals = ("B03", "B05", "B06")
+    days = min(10 ** field(r, "N_T_Jours_Declares").length - 1 for r in totals)
+    count = min(10 ** field(r, "N_Nbr_Salaries").length - 1 for r in totals)
+    return min(days // MAX_DAYS, count)
+
+
+def _default_entrants(employees: int) -> int:
+    # About 2 % of the staff join each month; at least one so the B04 block is exercised.
+    return max(1, employees // 50) if employees >= 10 else 0
+
+
+def max_employees(entrants: int | None = None) -> int:
+    """Largest `employees` accepted by write_samples with this `entrants` (None: the default)."""
+    cap = _capacity()
+    if entrants is not None:
+        return max(cap - entrants, 0)
+    k = cap - _default_entrants(cap)
+    while k + 1 + _default_entrants(k + 1) <= cap:  # at most a few dozen steps
+        k += 1
+    return k
+
+
+def _check_size(employees: int, entrants: int | None) -> int:
+    """The entrant count; refuses, before any work, what 26 days each would overflow."""
+    m = _default_entrants(employees) if entrants is None else entrants
+    if employees < 1 or m < 0:
+        raise ValueError("Il faut au moins 1 salarié. / employees must be >= 1, entrants >= 0.")
+    if employees + m > _capacity():
+        most = max_employees(entrants)
+        raise SampleTooLarge(
+            f"{employees} salariés et {m} entrants à {MAX_DAYS} jours feraient déborder les "
+            f"totaux à 6 chiffres de la déclaration (B03, B05, B06) : {most} salariés au plus "
+            f"par employeur ; répartissez-les sur plusieurs employeurs. / {employees} employees "
+            f"and {m} entrants at {MAX_DAYS} days would overflow the 6-digit totals of the "
+            f"declaration: at most {most} employees per employer."
+        )
+    return m
+
+
+def _check_args(affiliate: int, period: str, employers: int, line_ending: bytes) -> None:
+    """Every argument is judged before anything is generated or written."""
+    if not 1_000_000 <= affiliate <= 9_999_999 or not affiliate_key_ok([affiliate])[0]:
+        key = int(affiliate_key([affiliate // 10])[0]) if 0 <= affiliate < 10**7 else "?"
+        raise ValueError(
+            f"N° d'affilié {affiliate} invalide : 7 chiffres avec une clé de contrôle juste "
+            f"(dernier chiffre attendu : {key}). / Invalid affiliate number: 7 digits with a "
+            "valid check key are required."
+        )
+    if employers < 1 or affiliate // 10 + employers > 10**6:
+        raise ValueError(
+            f"Nombre d'employeurs invalide : {employers}. / Invalid number of employers."
+        )
+    if not isinstance(period, str) or not re.fullmatch(r"\d{4}(0[1-9]|1[0-2])", period):
+        raise ValueError(f"Période « {period} » invalide : format AAAAMM. / Period must be YYYYMM.")
+    try:
+        ceiling_for(period)
+    except NoRuleInForce as exc:
+        raise ValueError(f"Aucun plafond connu pour la période {period}. / No ceiling.") from exc
+    if line_ending not in (b"\n", b"\r\n"):
+        raise ValueError("line_ending must be b'\\n' or b'\\r\\n'")
+
+
+def _digits(values: Any, width: int) -> np.ndarray:
+    """(n, width) ASCII matrix of non-negative integers, zero-padded; refuses to truncate."""
+    values = np.asarray(values, dtype=np.int64).reshape(-1)
+    if values.size and (values.min() < 0 or (width < 19 and values.max() >= 10**width)):
+        raise OverflowError(f"value does not fit {width} digits")
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    return (values[:, None] // powers % 10 + ord("0")).astype(np.uint8)
+
+
+def _table(words: Sequence[str], width: int) -> np.ndarray:
+    """(len(words), width) matrix of left-aligned, space-padded ASCII strings."""
+    if max(map(len, words)) > width:
+        raise ValueError(f"text longer than {width} characters")
+    matrix = np.array(words, dtype=f"S{width}").view(np.uint8).reshape(len(words), width)
+    return np.where(matrix == 0, SPACE, matrix).astype(np.uint8)
+
+
+def _encode(record: str, rows: int, values: Mapping[str, Any], eol: bytes) -> np.ndarray:
+    """(rows, 260 + len(eol)) byte matrix of one record type, laid out by schemas.
+
+    A value is an int or int array for N fields, a str or a (n, <=width) byte matrix for AN
+    fields, or None for a field left blank (the empty B04's insured number, §5).
+    """
+    out = np.full((rows, RECORD_LENGTH + len(eol)), SPACE, dtype=np.uint8)
+    out[:, RECORD_LENGTH:] = np.frombuffer(eol, dtype=np.uint8)
+    for f in record_layouts()[record]:
+        if f.name == "L_filler":
+            continue
+        value = record if f.name == "L_Type_Enreg" else values[f.name]  # KeyError: a gap
+        if value is None:
+            continue
+        if f.numeric:
+            block = _digits(value, f.length)
+        elif isinstance(value, str):
+            block = _table([value], f.length)
+        else:
+            block = value
+        out[:, f.start : f.start + block.shape[1]] = block
+    return out
+
+
+# Total field -> line fields it sums (§7), B02/A02 name first, then B04's.
+SUMS = {
+    "N_T_Enfants": "N_Enfants",
+    "N_T_AF_A_Payer": "N_AF_A_Payer",
+    "N_T_AF_A_Deduire": "N_AF_A_Deduire",
+    "N_T_AF_Net_A_Payer": "N_AF_Net_A_Payer",
+    "N_T_AF_A_Reverser": "N_AF_A_Reverser",
+    "N_T_Num_Imma": "N_Num_Assure",
+    "N_T_Jours_Declares": ("N_Jours_Declares", "N_Nbr_Jours"),
+    "N_T_Salaire_Reel": ("N_Salaire_Reel", "N_Sal_Reel"),
+    "N_T_Salaire_Plaf": ("N_Salaire_Plaf", "N_Sal_Plaf"),
+    "N_T_Ctr": "S_Ctr",
+}
+
+
+def _totals(record: str, lines: Mapping[str, Any], count: int) -> dict[str, int]:
+    """The total fields of `record` summed over `count` lines (0 lines: the empty B04)."""
+    out = {"N_Nbr_Salaries": count}
+    for f in record_layouts()[record]:
+        sources = SUMS.get(f.name, ())
+        for source in (sources,) if isinstance(sources, str) else sources:
+            if source in lines:
+                out[f.name] = int(np.sum(lines[source])) if count else 0
+    return out
+
+
+def _names(rng: np.random.Generator, n: int) -> np.ndarray:
+    half = field("A02", "L_Nom_Prenom").length // 2  # surname 30 + given name 30 (§5)
+    surnames = _table(SURNAMES, half)[rng.integers(0, len(SURNAMES), n)]
+    return np.hstack([surnames, _table(GIVEN_NAMES, half)[rng.integers(0, len(GIVEN_NAMES), n)]])
+
+
+def _cins(rng: np.random.Generator, n: int) -> np.ndarray:
+    """CINs like AB123456 or K98765: one or two letters, then five or six digits."""
+    out = np.full((n, field("B04", "L_Num_CIN").length), SPACE, dtype=np.uint8)
+    out[:, :2] = _table(CIN_PREFIXES, 2)[rng.integers(0, len(CIN_PREFIXES), n)]
+    digits = _digits(rng.integers(0, 10**6, n), 6)
+    one = out[:, 1] == SPACE
+    out[~one, 2:8], out[one, 1:7] = digits[~one], digits[one]
+    out[one & (rng.random(n) < 0.5), 6] = SPACE
+    return out
+
+
+def _pay(rng: np.random.Generator, days: np.ndarray) -> np.ndarray:
+    """Salary in centimes: a full-month rate (shifted log-normal, median ~5,000 MAD, about a
+    third above 6,000 MAD) prorated to the days worked; 0 when no day is declared."""
+    month = MONTH_FLOOR + rng.lognormal(np.log(500_000 - MONTH_FLOOR), 1.0, days.size)
+    month = np.minimum(np.rint(month).astype(np.int64), MONTH_CAP)
+    return np.where(days > 0, np.maximum(month * days // MAX_DAYS, LINE_FLOOR), 0)
+
+
+def _staff(rng: np.random.Generator, numbers: np.ndarray, ceiling: int) -> dict[str, Any]:
+    """A02/B02 values for the préétabli staff (insured numbers already sorted)."""
+    k = numbers.size
+    children = rng.choice(len(CHILDREN_ODDS), size=k, p=CHILDREN_ODDS)
+    payer = AF_FIRST * np.minimum(children, 3) + AF_NEXT * np.clip(children - 3, 0, 3)
+    # A deduction (allowance overpaid earlier) is rare and never exceeds what is due.
+    deduct = np.where(rng.random(k) < 0.01, np.minimum(payer, AF_FIRST), 0)
+    codes = list(SITUATION_ODDS)
+    situation = rng.choice(len(codes), size=k, p=list(SITUATION_ODDS.values()))
+    ranks = np.array([situations()[c].rank for c in codes])[situation]
+    idle = np.isin(situation, [codes.index(c) for c in NO_ACTIVITY])
+    partial = (situation > 0) | (rng.random(k) < 0.12)  # absences, mid-month moves
+    days = np.where(idle, 0, np.where(partial, rng.integers(1, MAX_DAYS, k), MAX_DAYS))
+    real = _pay(rng, days)
+    capped = np.minimum(real, ceiling)
+    net = payer - deduct
+    leaving = np.isin(situation, [codes.index("SO"), codes.index("DE")])
+    reverse = np.where(leaving, net, 0)  # SO/DE pay the net allowance back (§9, SCRIBD)
+    return {
+        "N_Num_Assure": numbers,
+        "L_Nom_Prenom": _names(rng, k),
+        "N_Enfants": children,
+        "N_AF_A_Payer": payer,
+        "N_AF_A_Deduire": deduct,
+        "N_AF_Net_A_Payer": net,
+        "N_AF_A_Reverser": reverse,
+        "N_Jours_Declares": days,
+        "N_Salaire_Reel": real,
+        "N_Salaire_Plaf": capped,
+        "L_Situation": _table(codes, 2)[situation],
+        "S_Ctr": numbers + reverse + days + real + capped + ranks,
+    }
+
+
+def _entrants(rng: np.random.Generator, numbers: np.ndarray, ceiling: int) -> dict[str, Any]:
+    """B04 values; with no entrant, the one empty B04 of §6 (blank number, zeros)."""
+    m = numbers.size
+    if m == 0:
+        blank = {"N_Num_Assure": None, "L_Nom_Prenom": "", "L_Num_CIN": ""}
+        return blank | dict.fromkeys(("N_Nbr_Jours", "N_Sal_Reel", "N_Sal_Plaf", "S_Ctr"), 0)
+    # Entrants mostly join during the month, so most declare part of it.
+    days = np.where(rng.random(m) < 0.6, rng.integers(1, MAX_DAYS, m), MAX_DAYS)
+    real = _pay(rng, days)
+    capped = np.minimum(real, ceiling)
+    return {
+        "N_Num_Assure": numbers,
+        "L_Nom_Prenom": _names(rng, m),
+        "L_Num_CIN": _cins(rng, m),
+        "N_Nbr_Jours": days,
+        "N_Sal_Reel": real,
+        "N_Sal_Plaf": capped,
+        "S_Ctr": numbers + days + real + capped,
+    }
+
+
+def _header(rng: np.random.Generator, period: str) -> dict[str, Any]:
+    """A01/B01 text: company, activity, address, dates (issued on the 26th, due the 10th)."""
+    year, month = int(period[:4]), int(period[4:])
+    city, postal = CITIES[rng.integers(len(CITIES))].split()
+    due = dt.date(year + month // 12, month % 12 + 1, 10)
+    return {
+        "L_Raison_Sociale": f"SOCIETE {COMPANY_WORDS[rng.integers(len(COMPANY_WORDS))]} SARL",
+        "L_Activite": ACTIVITIES[rng.integers(len(ACTIVITIES))],
+        "L_Adresse": f"{rng.integers(1, 300)} {STREETS[rng.integers(len(STREETS))]}",
+        "L_Ville": city,
+        "C_Code_Postal": postal,
+        "C_Code_Agence": f"{rng.integers(10, 100)}",
+        "D_Date_Emission": int(f"{period}26"),
+        "D_Date_Exig": int(due.strftime("%Y%m%d")),
+    }
+
+
+def _employer(
+    rng: np.random.Generator, affiliate: int, period: str, k: int, m: int, eol: bytes
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The préétabli and declaration record blocks of one employer."""
+    ceiling = ceiling_for(period)
+    # Distinct 8-digit prefixes 10000001..19999999 (100000000 is refused by the portal, §13).
+    prefixes = rng.choice(9_999_999, size=k + m, replace=False) + 10_000_001
+    numbers = prefixes * 10 + insured_key(prefixes)
+    head = {"N_Num_Affilie": affiliate, "L_Periode": int(period)}
+    staff = {**head, **_staff(rng, np.sort(numbers[:k]), ceiling)}
+    new = {**head, **_entrants(rng, np.sort(numbers[k:]), ceiling)}
+    top = {**head, **_header(rng, period)}
+    transfer = int(f"{affiliate:07d}{period[2:]}{rng.integers(1, 1000):03d}")
+    b03, b05 = _totals("B03", staff, k), _totals("B05", new, m)
+    b06 = {f.name: b03[f.name] + b05[f.name] for f in record_layouts()["B06"] if f.name in b05}
+    preetabli = [
+        _encode("A00", 1, {"N_Identif_Transfert": transfer, "L_Cat": "A0"}, eol),
+        _encode("A01", 1, top, eol),
+        _encode("A02", k, staff, eol),
+        _encode("A03", 1, {**head, **_totals("A03", staff, k)}, eol),
+    ]
+    declaration = [
+        _encode("B00", 1, {"N_Identif_Transfert": transfer, "L_Cat": "B0"}, eol),
+        _encode("B01", 1, top, eol),
+        _encode("B02", k, staff, eol),
+        _encode("B03", 1, {**head, **b03}, eol),
+        _encode("B04", max(m, 1), new, eol),
+        _encode("B05", 1, {**head, **b05}, eol),
+        _encode("B06", 1, {**head, **b06}, eol),
+    ]
+    return preetabli, declaration
+
+
+def _write_atomic(path: Path, blocks: list[np.ndarray]) -> None:
+    """Readers never see a half-written file: write a temporary name, then rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            for block in blocks:
+                handle.write(block.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_samples(
+    out_dir: Path,
+    *,
+    affiliate: int,
+    period: str,
+    employees: int,
+    employers: int = 1,
+    entrants: int | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    line_ending: bytes = b"\n",
+) -> list[Path]:
+    """Write an AFFEBDS_/DS_ pair per employer into out_dir; return the paths written.
+
+    Employer i > 0 gets the i-th affiliate number after `affiliate` (each prefix has exactly
+    one valid key). Employer i's files depend only on (seed, i), not on `employers`.
+    """
+    affiliate, employees, employers = map(operator.index, (affiliate, employees, employers))
+    m = _check_size(employees, None if entrants is None else operator.index(entrants))
+    _check_args(affiliate, period, employers, line_ending)
+    prefixes = affiliate // 10 + np.arange(employers)
+    affiliates = prefixes * 10 + affiliate_key(prefixes)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, number in enumerate(affiliates.tolist()):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
+        files = _employer(rng, number, period, employees, m, line_ending)
+        for prefix, blocks in zip(("AFFEBDS", "DS"), files, strict=True):
+            path = out_dir / f"{prefix}_{number:07d}_{period}.txt"
+            _write_atomic(path, blocks)
+            written.append(path)
+        if progress is not None:
+            progress((i + 1) * employees, employers * employees)
+    return written

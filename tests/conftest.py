@@ -1,0 +1,51 @@
+"""Shared fixtures: one throwaway PostgreSQL for the session, a fresh empty database per test."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+from psycopg2.extensions import make_dsn
+
+from cnss_edi.postgres import LocalPostgres
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """DSN of database ``cnss_edi`` on a non-durable server that lives for the whole session."""
+    # Not tmp_path_factory: as root, its 0700 /tmp/pytest-of-root is closed to the `postgres`
+    # account and the cluster would move to /var/lib/cnss-edi. Short path: socket fits too.
+    base = Path(tempfile.mkdtemp(prefix="cnss-edi-test-"))
+    base.chmod(0o711)  # traversable, not listable; the data directory itself is 0700
+    server = LocalPostgres(base / "pg", durable=False)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(base)
+
+
+@pytest.fixture
+def pg_conn_dsn(pg_dsn: str) -> Iterator[str]:
+    """DSN of a new empty database for one test, dropped afterwards."""
+    name = sql.Identifier(f"test_{uuid.uuid4().hex}")
+    _admin(pg_dsn, sql.SQL("CREATE DATABASE {}").format(name))
+    try:
+        yield make_dsn(pg_dsn, dbname=name.string)
+    finally:
+        # FORCE: a connection the test left open must not keep the database alive.
+        _admin(pg_dsn, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(name))
+
+
+def _admin(dsn: str, statement: sql.Composable) -> None:
+    with closing(psycopg2.connect(dsn)) as conn:
+        conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+        with conn.cursor() as cur:
+            cur.execute(statement)

@@ -1,0 +1,98 @@
+"""Contributions (cotisations) per employee and branch, employer and employee shares, in centimes.
+
+Each employee's amount is rounded per branch and share (transforms.money.apply_rate); totals are
+sums of those rounded amounts, so that a declaration total always equals the sum of its lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from schemas import BRANCHES, Rate
+from transforms.money import apply_rate
+
+SHARES = ("employer", "employee")
+
+
+def declared_salaries(b02: pd.DataFrame, entrants: pd.DataFrame) -> pd.DataFrame:
+    """One row per declared person (B02 then real B04): line, block, insured, gross, capped."""
+    columns = ["line", "block", "insured_number", "gross", "capped"]
+    return pd.concat(
+        [
+            b02.assign(block="B02").rename(
+                columns={
+                    "N_Num_Assure": "insured_number",
+                    "N_Salaire_Reel": "gross",
+                    "N_Salaire_Plaf": "capped",
+                }
+            )[columns],
+            entrants.assign(block="B04").rename(
+                columns={
+                    "N_Num_Assure": "insured_number",
+                    "N_Sal_Reel": "gross",
+                    "N_Sal_Plaf": "capped",
+                }
+            )[columns],
+        ],
+        ignore_index=True,
+    )
+
+
+def per_employee(salaries: pd.DataFrame, rates: Sequence[Rate]) -> pd.DataFrame:
+    """A column `<branch>_<share>` per rate, plus `employer` and `employee` line totals."""
+    out = pd.DataFrame(index=salaries.index)
+    for rate in rates:
+        base = salaries[rate.base].to_numpy(dtype=np.int64)
+        out[f"{rate.branch}_{rate.share}"] = apply_rate(base, rate.rate_millionths)
+    for share in SHARES:
+        share_columns = [c for c in out.columns if c.endswith(f"_{share}")]
+        out[share] = out[share_columns].sum(axis=1).astype(np.int64)
+    return out
+
+
+@dataclass(frozen=True)
+class BranchAmounts:
+    base: int
+    employer: int
+    employee: int
+
+
+@dataclass(frozen=True)
+class ContributionSummary:
+    """What one declaration owes, per branch and in total (centimes)."""
+
+    branches: dict[str, BranchAmounts]
+    employer: int
+    employee: int
+
+    @property
+    def due(self) -> int:
+        return self.employer + self.employee
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "branches": {name: asdict(amounts) for name, amounts in self.branches.items()},
+            "total": {"employer": self.employer, "employee": self.employee, "due": self.due},
+        }
+
+
+def summarise(
+    salaries: pd.DataFrame, amounts: pd.DataFrame, rates: Sequence[Rate]
+) -> ContributionSummary:
+    """Per-branch totals of per_employee's output; a branch without a share shows 0 for it."""
+    branches = {}
+    for branch in BRANCHES:
+        branch_rates = [r for r in rates if r.branch == branch]
+        base = branch_rates[0].base if branch_rates else "gross"
+        shares = {
+            share: int(amounts[f"{branch}_{share}"].sum()) if f"{branch}_{share}" in amounts else 0
+            for share in SHARES
+        }
+        branches[branch] = BranchAmounts(int(salaries[base].sum()), **shares)
+    return ContributionSummary(
+        branches, int(amounts["employer"].sum()), int(amounts["employee"].sum())
+    )

@@ -1,0 +1,87 @@
+"""Run every check on a parsed file and say whether it is accepted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas import NoRuleInForce, ceiling_for
+from transforms.parse import ParsedFile
+from validators import lines, structure, totals
+from validators.anomaly import DEFAULT_CAP, Findings, collect
+from validators.preetabli import Roster, check_against_preetabli
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What a validation found about one file."""
+
+    kind: str  # "declaration" or "preetabli"
+    affiliate: int | None
+    period: str | None
+    employees: int  # B02 (or A02) lines
+    entrants: int  # real B04 lines (the empty B04 is not an entrant)
+    findings: Findings
+
+    @property
+    def status(self) -> str:
+        return "rejected" if self.findings.rejected else "accepted"
+
+
+def validate(
+    parsed: ParsedFile,
+    *,
+    file_name: str | None = None,
+    preetabli: Roster | None = None,
+    account_affiliate: int | None = None,
+    cap: int = DEFAULT_CAP,
+) -> Validation:
+    """Every rule on one file; never raises on file content.
+
+    Args:
+        parsed: the file, from transforms.parse.parse.
+        file_name: checked against the content when it follows DS_<affiliate>_<period>.txt.
+        preetabli: the matching préétabli's roster, to check the roster and the AF amounts.
+        account_affiliate: the affiliate of the SFTP account that dropped the file.
+        cap: how many anomalies to keep (all are counted).
+    """
+    kind = structure.file_kind(parsed)
+    affiliate, period = structure.header(parsed, kind)
+    frames = structure.check_lines(parsed, kind)
+    frames += structure.check_numeric_fields(parsed, kind)
+    frames += structure.check_identity(
+        parsed, kind, file_name=file_name, account_affiliate=account_affiliate
+    )
+    frames += lines.check_characters(parsed, kind)
+    entrants = 0
+    if kind == "preetabli":
+        frames += totals.check_block_totals(parsed, "A03", parsed.frame("A02"))
+    else:
+        ceiling = _ceiling(period)
+        real_entrants = parsed.frame("B04")[~lines.empty_entrant_rows(parsed)]
+        entrants = len(real_entrants)
+        frames += lines.check_b02(parsed, ceiling)
+        frames += lines.check_b04(parsed, ceiling)
+        frames += lines.check_duplicates(parsed)
+        frames += totals.check_block_totals(parsed, "B03", parsed.frame("B02"))
+        frames += totals.check_block_totals(parsed, "B05", real_entrants)
+        frames += totals.check_grand_total(parsed)
+        if preetabli is not None:
+            frames += check_against_preetabli(parsed, preetabli)
+    detail = "A02" if kind == "preetabli" else "B02"
+    return Validation(
+        kind=kind,
+        affiliate=affiliate,
+        period=period,
+        employees=len(parsed.frame(detail)),
+        entrants=entrants,
+        findings=collect(frames, parsed.lines, cap=cap),
+    )
+
+
+def _ceiling(period: str | None) -> int | None:
+    if period is None:
+        return None
+    try:
+        return ceiling_for(period)
+    except (NoRuleInForce, ValueError):  # reported by structure.check_identity
+        return None
