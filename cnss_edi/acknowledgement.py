@@ -44,8 +44,8 @@ class AckContent:
     status: str
     affiliate: int | None
     period: str | None
-    employees: int
-    entrants: int
+    employees: int | None  # None for a duplicate: nothing was counted
+    entrants: int | None
     findings: Findings
     version: int | None = None
     contributions: ContributionSummary | None = None
@@ -65,7 +65,7 @@ def _el(parent: etree._Element, tag: str, **attributes: object) -> etree._Elemen
 
 def summary_text(ack: AckContent) -> str:
     """One French sentence saying what happened and what to do."""
-    what = "Préétabli" if ack.kind == "preetabli" else "Déclaration"
+    what, agreed = ("Préétabli", "") if ack.kind == "preetabli" else ("Déclaration", "e")
     if ack.status == "duplicate" and ack.original is not None:
         return (
             f"Fichier identique au fichier n° {ack.original.file_id} reçu le "
@@ -73,10 +73,10 @@ def summary_text(ack: AckContent) -> str:
         )
     if ack.status == "rejected":
         return (
-            f"{what} rejeté(e) : {ack.findings.blocking_total} anomalie(s) bloquante(s). "
+            f"{what} rejeté{agreed} : {ack.findings.blocking_total} anomalie(s) bloquante(s). "
             "Corrigez-les et déposez le fichier à nouveau."
         )
-    text = f"{what} accepté(e) : {ack.employees} salarié(s), {ack.entrants} entrant(s)"
+    text = f"{what} accepté{agreed} : {ack.employees} salarié(s), {ack.entrants} entrant(s)"
     if ack.contributions is not None:
         text += f", montant dû {format_mad(ack.contributions.due)}"
     warnings = ack.findings.total - ack.findings.blocking_total

@@ -69,11 +69,8 @@ def _short_hash(path: Path) -> str:
 
 def _c_utf8_locale() -> str:
     """C.UTF-8 when the system has it (sorts like C, but text is UTF-8 aware), else plain C."""
-    try:
-        names = subprocess.run(["locale", "-a"], capture_output=True, text=True).stdout.split()
-    except FileNotFoundError:
-        names = []
-    return "C.UTF-8" if "c.utf8" in {n.lower().replace("-", "") for n in names} else "C"
+    names = shutil.which("locale") and subprocess.run(["locale", "-a"], capture_output=True).stdout
+    return "C.UTF-8" if re.search(rb"^C\.utf-?8$", names or b"", re.I | re.M) else "C"
 
 
 def _proc_state(pid: str) -> str:
@@ -208,9 +205,10 @@ class LocalPostgres:
         if not stat.S_ISDIR(st.st_mode):
             raise PostgresUnavailable(f"{path} is not a directory; remove it")
         if st.st_uid != uid:
-            if not self._as_root or any(path.iterdir()):
+            # Only an empty directory of root's is handed over; another user's could be a trap.
+            if not (self._as_root and st.st_uid == 0) or any(path.iterdir()):
                 raise PostgresUnavailable(f"{path} belongs to uid {st.st_uid}, not to {uid}")
-            os.chown(path, uid, gid)  # an empty directory made by root: hand it to the server
+            os.chown(path, uid, gid)
         if stat.S_IMODE(st.st_mode) != 0o700:
             os.chmod(path, 0o700)
 

@@ -213,8 +213,8 @@ def _store_duplicate(
             status="duplicate",
             affiliate=original.affiliate,
             period=original.period,
-            employees=0,
-            entrants=0,
+            employees=None,
+            entrants=None,
             findings=Findings((), 0, 0),
             original=Original(
                 original.id, original.file_name, original.received_at, original.status

@@ -43,7 +43,7 @@ class Lines:
     @cached_property
     def record_types(self) -> np.ndarray:
         """Record type of each line as a str array ('B02', …)."""
-        head = np.ascontiguousarray(self.data[:, :3]).view("S3").ravel()
+        head = np.ascontiguousarray(printable(self.data[:, :3])).view("S3").ravel()
         return head.astype("U3")
 
     def text(

@@ -80,7 +80,7 @@ def check_against_preetabli(declaration: ParsedFile, roster: Roster) -> list[pd.
             field="N_Num_Assure",
         )
     )
-    matched = b02[known].join(a02, on="N_Num_Assure", rsuffix="_pre")
+    matched = b02[known].join(a02, on="N_Num_Assure", suffixes=("", "_pre"))
     for name in AF_FIELDS:
         wrong = matched[name].ne(matched[f"{name}_pre"]).fillna(False)
         out.append(

@@ -1,0 +1,258 @@
+"""The `cnss-edi` console script, run as a user runs it: exit codes, JSON contracts, no
+tracebacks, and a `process` killed at random moments that still ends with one acknowledgement
+per file and every line loaded once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+CLI = str(Path(sys.executable).parent / "cnss-edi")
+BRANCHES = {
+    "family_allowances",
+    "short_term",
+    "long_term",
+    "amo",
+    "amo_solidarity",
+    "professional_training",
+}
+
+
+def run(*args: str, check_code: int | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in result.stderr
+    if check_code is not None:
+        assert result.returncode == check_code, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("samples")
+    run(
+        "sample",
+        "--affiliate",
+        "1234567",
+        "--period",
+        "202610",
+        "--employees",
+        "60",
+        "--entrants",
+        "3",
+        "--employers",
+        "2",
+        "--seed",
+        "5",
+        "--out",
+        str(out),
+        check_code=0,
+    )
+    return out
+
+
+@pytest.mark.parametrize("command", ["sample", "validate", "contributions", "process"])
+def test_every_command_has_help(command: str) -> None:
+    result = run(command, "--help", check_code=0)
+    assert "usage: cnss-edi" in result.stdout
+    assert "--" in result.stdout
+
+
+def test_sample_writes_both_files_per_employer(samples: Path) -> None:
+    assert sorted(p.name for p in samples.iterdir()) == [
+        "AFFEBDS_1234567_202610.txt",
+        "AFFEBDS_1234575_202610.txt",
+        "DS_1234567_202610.txt",
+        "DS_1234575_202610.txt",
+    ]
+
+
+def test_sample_refuses_totals_that_cannot_fit(tmp_path: Path) -> None:
+    result = run(
+        "sample",
+        "--affiliate",
+        "1234567",
+        "--period",
+        "202610",
+        "--employees",
+        "38462",
+        "--out",
+        str(tmp_path),
+        check_code=2,
+    )
+    assert "38" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_json_contract_and_exit_codes(samples: Path, tmp_path: Path) -> None:
+    good = samples / "DS_1234567_202610.txt"
+    result = run(
+        "validate",
+        str(good),
+        "--preetabli",
+        str(samples / "AFFEBDS_1234567_202610.txt"),
+        "--json",
+        check_code=0,
+    )
+    (report,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert report["status"] == "accepted"
+    assert (report["affiliate"], report["period"]) == ("1234567", "202610")
+    assert (report["employees"], report["entrants"], report["anomaly_count"]) == (60, 3, 0)
+    assert len(report["sha256"]) == 64 and report["anomalies"] == []
+
+    bad = tmp_path / "DS_1234567_202610.txt"
+    raw = bytearray(good.read_bytes())
+    raw[261 * 2 + 111 : 261 * 2 + 113] = b"27"  # first B02 line: 27 days
+    bad.write_bytes(bytes(raw))
+    result = run("validate", str(good), str(bad), "--json", check_code=1)
+    reports = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["status"] for r in reports] == ["accepted", "rejected"]
+    days = [a for a in reports[1]["anomalies"] if a["code"] == "JOURS_HORS_LIMITES"]
+    assert days == [
+        {**days[0], "line": 3, "record": "B02", "field": "N_Jours_Declares", "value": "27"}
+    ]
+    assert set(days[0]) >= {"code", "line", "record", "field", "value", "message"}
+
+    missing = run("validate", str(tmp_path / "nope.txt"), check_code=2)
+    assert "nope.txt" in missing.stderr
+
+
+def test_garbage_is_rejected_without_traceback(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.txt"
+    junk.write_bytes(os.urandom(5000) + b"\x00\xff" * 100)
+    result = run("validate", str(junk), "--json", check_code=1)
+    assert json.loads(result.stdout)["status"] == "rejected"
+    result = run("contributions", str(junk), "--json", check_code=1)
+    assert json.loads(result.stdout)["anomaly_count"] > 0
+
+
+def test_contributions_json_contract(samples: Path) -> None:
+    result = run("contributions", str(samples / "DS_1234567_202610.txt"), "--json", check_code=0)
+    report = json.loads(result.stdout)
+    assert set(report["branches"]) == BRANCHES
+    employer = sum(b["employer"] for b in report["branches"].values())
+    employee = sum(b["employee"] for b in report["branches"].values())
+    assert report["total"] == {
+        "employer": employer,
+        "employee": employee,
+        "due": employer + employee,
+    }
+    assert report["branches"]["short_term"]["base"] <= report["branches"]["amo"]["base"]
+    assert all(isinstance(v, int) for b in report["branches"].values() for v in b.values())
+
+
+def test_process_json_summary(samples: Path, tmp_path: Path, pg_conn_dsn: str) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for path in samples.iterdir():
+        (inbox / path.name).write_bytes(path.read_bytes())
+    result = run(
+        "process",
+        "--inbox",
+        str(inbox),
+        "--outbox",
+        str(tmp_path / "out"),
+        "--database-url",
+        pg_conn_dsn,
+        "--json",
+        check_code=0,
+    )
+    summary = json.loads(result.stdout)
+    assert (summary["files"], summary["accepted"], summary["rejected"]) == (4, 4, 0)
+    assert len(list((tmp_path / "out").glob("*.xml"))) == 4
+    assert list(inbox.iterdir()) == []
+
+
+def test_unreachable_database_is_a_clean_failure(samples: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    result = run(
+        "process",
+        "--inbox",
+        str(inbox),
+        "--outbox",
+        str(tmp_path / "out"),
+        "--database-url",
+        "host=/nonexistent dbname=x user=secret_user",
+        check_code=3,
+    )
+    assert "database error" in result.stderr
+
+
+@pytest.mark.slow
+def test_process_killed_at_random_moments_still_ends_exactly_once(
+    tmp_path: Path, pg_conn_dsn: str
+) -> None:
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    run(
+        "sample",
+        "--affiliate",
+        "1234567",
+        "--period",
+        "202610",
+        "--employees",
+        "3000",
+        "--employers",
+        "4",
+        "--out",
+        str(inbox),
+        check_code=0,
+    )
+    expected_lines = {}
+    for path in inbox.glob("DS_*.txt"):
+        raw = path.read_bytes().split(b"\n")
+        expected_lines[path.name] = sum(
+            1 for line in raw if line[:3] == b"B02" or (line[:3] == b"B04" and line[16:25].strip())
+        )
+    arguments = [
+        CLI,
+        "process",
+        "--inbox",
+        str(inbox),
+        "--outbox",
+        str(outbox),
+        "--database-url",
+        pg_conn_dsn,
+    ]
+    for delay in (0.6, 0.9, 1.2, 1.5, 1.8, 2.1, 2.4, 2.7):  # cover start-up, loads and finishing
+        child = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    run(
+        "process",
+        "--inbox",
+        str(inbox),
+        "--outbox",
+        str(outbox),
+        "--database-url",
+        pg_conn_dsn,
+        check_code=0,
+    )
+
+    with closing(psycopg2.connect(pg_conn_dsn)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT id, file_name, status, finished_at IS NOT NULL FROM edi_file")
+        files = cursor.fetchall()
+        cursor.execute(
+            "SELECT f.file_name, count(*) FROM declaration_line l"
+            " JOIN declaration d ON d.id = l.declaration_id JOIN edi_file f ON f.id = d.edi_file_id"
+            " GROUP BY f.file_name"
+        )
+        loaded = dict(cursor.fetchall())
+    assert sorted(name for _, name, _, _ in files) == sorted(
+        [f"AFFEBDS_{a}_202610.txt" for a in (1234567, 1234575, 1234583, 1234591)]
+        + list(expected_lines)
+    )
+    assert all(status == "accepted" and finished for _, _, status, finished in files)
+    assert loaded == expected_lines
+    acks = [p for p in outbox.glob("*.xml")]
+    assert sorted(int(p.stem.rsplit("_", 1)[1]) for p in acks) == sorted(i for i, *_ in files)
+    assert list(inbox.iterdir()) == []

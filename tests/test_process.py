@@ -1,0 +1,196 @@
+"""process_file / process_inbox against a real PostgreSQL: loads, duplicates, corrections,
+rejections, drop-box accounts, and crashes at the dangerous moments."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from cnss_edi import process as process_module
+from cnss_edi.process import Locations, process_inbox
+from cnss_edi.sample import write_samples
+from cnss_edi.store import Store
+from schemas import acknowledgement_xsd_path, field
+
+NS = {"a": "urn:cnss-edi:acknowledgement:1"}
+
+
+@pytest.fixture
+def store(pg_conn_dsn: str) -> Iterator[Store]:
+    store = Store.open(pg_conn_dsn)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def places(tmp_path: Path) -> Locations:
+    places = Locations(tmp_path / "inbox", tmp_path / "outbox", tmp_path / "archive")
+    places.inbox.mkdir()
+    return places
+
+
+def query(store: Store, sql: str, *parameters: object) -> list[tuple]:
+    with store.transaction() as cursor:
+        cursor.execute(sql, parameters)
+        return cursor.fetchall()
+
+
+def acknowledgements(outbox: Path) -> list[Path]:
+    return sorted(p for p in outbox.rglob("*.xml") if not p.name.startswith("."))
+
+
+def ack_of(outbox: Path, file_id: int) -> etree._Element:
+    (path,) = [p for p in acknowledgements(outbox) if p.stem.endswith(f"_AR_{file_id:08d}")]
+    return etree.parse(str(path)).getroot()
+
+
+def test_batch_is_loaded_once_with_one_valid_acknowledgement_per_file(store, places):
+    write_samples(places.inbox, affiliate=1234567, period="202610", employees=40, employers=2)
+    outcomes = process_inbox(places, store=store)
+
+    assert [o.status for o in outcomes] == ["accepted"] * 4
+    assert [o.kind for o in outcomes] == ["preetabli"] * 2 + ["declaration"] * 2
+    assert list(places.inbox.iterdir()) == []
+    assert len(list(places.archive.iterdir())) == 4
+    schema = etree.XMLSchema(etree.parse(str(acknowledgement_xsd_path())))
+    for path in acknowledgements(places.outbox):
+        assert schema.validate(etree.parse(str(path))), path
+    assert len(acknowledgements(places.outbox)) == 4
+    for outcome in outcomes[2:]:
+        ((lines, employer, employee),) = query(
+            store,
+            "SELECT count(*), sum(employer_contribution), sum(employee_contribution)"
+            " FROM declaration_line l JOIN declaration d ON d.id = l.declaration_id"
+            " WHERE d.edi_file_id = %s",
+            outcome.file_id,
+        )
+        assert lines == outcome.employees + outcome.entrants
+        assert (employer, employee) == (
+            outcome.contributions.employer,
+            outcome.contributions.employee,
+        )
+        total = ack_of(places.outbox, outcome.file_id).find("a:amounts/a:total", NS)
+        assert int(total.get("due")) == outcome.contributions.due == employer + employee
+        assert query(
+            store,
+            "SELECT count(*) FROM contribution c JOIN declaration d"
+            " ON d.id = c.declaration_id WHERE d.edi_file_id = %s",
+            outcome.file_id,
+        ) == [(6,)]
+    assert query(store, "SELECT count(*) FROM edi_file WHERE finished_at IS NULL") == [(0,)]
+
+
+def test_byte_identical_redelivery_is_a_duplicate_and_changes_nothing(store, places):
+    (_, declaration) = write_samples(places.inbox, affiliate=1234567, period="202610", employees=10)
+    content = declaration.read_bytes()
+    process_inbox(places, store=store)
+    before = query(store, "SELECT count(*) FROM declaration_line")
+    declaration.write_bytes(content)
+
+    (outcome,) = process_inbox(places, store=store)
+
+    assert outcome.status == "duplicate"
+    assert query(store, "SELECT count(*) FROM declaration_line") == before
+    assert query(store, "SELECT count(*) FROM declaration") == [(1,)]
+    ack = ack_of(places.outbox, outcome.file_id)
+    assert ack.findtext("a:status", namespaces=NS) == "duplicate"
+    assert ack.find("a:duplicateOf", NS).get("status") == "accepted"
+    assert len(acknowledgements(places.outbox)) == 3
+
+
+def test_corrected_declaration_supersedes_and_keeps_history(store, places):
+    (_, declaration) = write_samples(places.inbox, affiliate=1234567, period="202610", employees=10)
+    corrected = bytearray(declaration.read_bytes())
+    process_inbox(places, store=store)
+    name = field("B01", "L_Raison_Sociale")  # a text field: same figures, new content
+    offset = 261 + name.start  # line 2 (B01), LF-terminated 260-character lines
+    corrected[offset : offset + name.length] = b"SOCIETE CORRIGEE SARL".ljust(name.length)
+    declaration.write_bytes(bytes(corrected))
+
+    (outcome,) = process_inbox(places, store=store)
+
+    assert (outcome.status, outcome.version) == ("accepted", 2)
+    rows = query(store, "SELECT version, superseded_by IS NULL FROM declaration ORDER BY version")
+    assert rows == [(1, False), (2, True)]
+    assert query(store, "SELECT count(DISTINCT declaration_id) FROM declaration_line") == [(2,)]
+
+
+def test_rejected_file_stores_anomalies_and_no_declaration(store, places):
+    (places.inbox / "DS_1234567_202610.txt").write_bytes(b"B00 this is not a declaration\n")
+
+    (outcome,) = process_inbox(places, store=store)
+
+    assert outcome.status == "rejected"
+    assert query(store, "SELECT count(*) FROM declaration") == [(0,)]
+    stored = query(store, "SELECT count(*) FROM anomaly WHERE edi_file_id = %s", outcome.file_id)
+    assert stored[0][0] == outcome.anomaly_count > 0
+    ack = ack_of(places.outbox, outcome.file_id)
+    assert ack.findtext("a:status", namespaces=NS) == "rejected"
+    codes = {a.get("code") for a in ack.findall("a:anomalies/a:anomaly", NS)}
+    assert {"LONGUEUR_LIGNE", "ENREGISTREMENT_MANQUANT"} <= codes
+
+
+def test_drop_box_account_must_match_the_declared_affiliate(store, places, tmp_path):
+    samples = tmp_path / "samples"
+    write_samples(samples, affiliate=1234567, period="202610", employees=5, employers=2)
+    own, other = places.inbox / "1234567" / "in", places.inbox / "1234575" / "in"
+    own.mkdir(parents=True)
+    other.mkdir(parents=True)
+    shutil.copy(samples / "DS_1234567_202610.txt", own)
+    shutil.copy(samples / "DS_1234575_202610.txt", own)  # dropped in the wrong box
+
+    outcomes = {o.file_name: o for o in process_inbox(places, store=store)}
+
+    assert outcomes["DS_1234567_202610.txt"].status == "accepted"
+    wrong = outcomes["DS_1234575_202610.txt"]
+    assert wrong.status == "rejected"
+    assert wrong.acknowledgement.parent == places.outbox.resolve() / "1234567" / "out"
+    ack = etree.parse(str(wrong.acknowledgement)).getroot()
+    codes = [a.get("code") for a in ack.findall("a:anomalies/a:anomaly", NS)]
+    assert "COMPTE_DEPOSANT" in codes
+
+
+def test_crash_after_commit_is_finished_by_the_next_run(store, places, monkeypatch):
+    (_, declaration) = write_samples(places.inbox, affiliate=1234567, period="202610", employees=12)
+    declaration.unlink()  # just the préétabli: one file, one crash
+
+    def disk_full(path: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(process_module, "write_atomically", disk_full)
+    with pytest.raises(OSError):
+        process_inbox(places, store=store)
+    assert query(store, "SELECT count(*) FROM edi_file WHERE finished_at IS NULL") == [(1,)]
+    assert acknowledgements(places.outbox) == []
+
+    monkeypatch.undo()
+    outcomes = process_inbox(places, store=store)
+
+    assert outcomes == []  # finished by the recovery pass, not processed again
+    assert query(store, "SELECT count(*), count(finished_at) FROM edi_file") == [(1, 1)]
+    assert query(store, "SELECT count(*) FROM preetabli_line") == [(12,)]
+    assert len(acknowledgements(places.outbox)) == 1
+    assert list(places.inbox.iterdir()) == []
+
+
+def test_crash_inside_the_transaction_leaves_nothing(store, places, monkeypatch):
+    write_samples(places.inbox, affiliate=1234567, period="202610", employees=8)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(Store, "insert_anomalies", broken)
+    with pytest.raises(RuntimeError):
+        process_inbox(places, store=store)
+    assert query(store, "SELECT count(*) FROM edi_file") == [(0,)]
+    assert query(store, "SELECT count(*) FROM preetabli_line") == [(0,)]
+
+    monkeypatch.undo()
+    outcomes = process_inbox(places, store=store)
+
+    assert [o.status for o in outcomes] == ["accepted", "accepted"]
+    assert query(store, "SELECT count(*) FROM declaration_line") == [(8 + 0,)]
