@@ -106,7 +106,8 @@ def test_validate_json_contract_and_exit_codes(samples: Path, tmp_path: Path) ->
     assert report["status"] == "accepted"
     assert (report["affiliate"], report["period"]) == ("1234567", "202610")
     assert (report["employees"], report["entrants"], report["anomaly_count"]) == (60, 3, 0)
-    assert len(report["sha256"]) == 64 and report["anomalies"] == []
+    assert len(report["sha256"]) == 64
+    assert report["anomalies"] == []
 
     bad = tmp_path / "DS_1234567_202610.txt"
     raw = bytearray(good.read_bytes())
@@ -253,6 +254,6 @@ def test_process_killed_at_random_moments_still_ends_exactly_once(
     )
     assert all(status == "accepted" and finished for _, _, status, finished in files)
     assert loaded == expected_lines
-    acks = [p for p in outbox.glob("*.xml")]
+    acks = list(outbox.glob("*.xml"))
     assert sorted(int(p.stem.rsplit("_", 1)[1]) for p in acks) == sorted(i for i, *_ in files)
     assert list(inbox.iterdir()) == []

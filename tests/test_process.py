@@ -162,7 +162,7 @@ def test_crash_after_commit_is_finished_by_the_next_run(store, places, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(process_module, "write_atomically", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left"):
         process_inbox(places, store=store)
     assert query(store, "SELECT count(*) FROM edi_file WHERE finished_at IS NULL") == [(1,)]
     assert acknowledgements(places.outbox) == []
