@@ -176,7 +176,7 @@ class LocalPostgres:
     def _running(self) -> bool:
         if self._pg_ctl("status").returncode != 0:
             return False  # 3: stopped, or a stale pid file that pg_ctl start clears; 4: no cluster
-        # A killed postmaster stays a zombie until init reaps it (1-2 s on the CI machine), and a
+        # A killed postmaster stays a zombie until init reaps it (1-2 s measured here), and a
         # zombie passes pg_ctl's liveness test: wait for the reaping rather than trust the socket.
         try:
             pid = (self.data_dir / "postmaster.pid").read_text().split()[0]
@@ -197,7 +197,7 @@ class LocalPostgres:
 
     def _private_dir(self, path: Path) -> None:
         """Create or check a 0700 directory owned by the server account. In /tmp anyone may have
-        made it first, so a symlink or a stranger's non-empty directory is refused, not used."""
+        made it first, so a symlink or another user's directory is refused, never reused."""
         uid, gid = self._owner.pw_uid, self._owner.pw_gid
         with contextlib.suppress(FileExistsError):
             path.mkdir(mode=0o700)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 
 from cnss_edi.acknowledgement import AckContent, Original, render, write_atomically
@@ -28,7 +28,7 @@ from transforms.contributions import ContributionSummary, declared_salaries, per
 from transforms.parse import ParsedFile, parse
 from validators.anomaly import Findings
 from validators.declaration import Validation, validate
-from validators.lines import empty_entrant_rows
+from validators.lines import empty_entrants
 from validators.preetabli import Roster
 from validators.structure import file_kind, header
 
@@ -310,70 +310,64 @@ def _resumed(row: FileRow) -> FileOutcome:
 
 def price(parsed: ParsedFile, period: str) -> tuple[pa.Table, ContributionSummary]:
     """Contributions of an accepted declaration: its lines ready to load, and the totals."""
-    b02 = parsed.frame("B02")
-    entrants = parsed.frame("B04")[~empty_entrant_rows(parsed)]
+    b02, b04 = parsed.block("B02"), parsed.block("B04")
+    entrants = ~empty_entrants(parsed)
     rates = rates_for(period)
-    salaries = declared_salaries(b02, entrants)
+    salaries = declared_salaries(b02, b04, entrants)
     amounts = per_employee(salaries, rates)
-    lines = pd.DataFrame(
+    n04 = int(entrants.sum())
+
+    def numbers(b02_field: str, b04_field: str | None = None) -> pa.Array:
+        """B02 values then the entrants' ones (null where B04 has no such field)."""
+        tail = pa.array(b04.number(b04_field)[entrants]) if b04_field else pa.nulls(n04, pa.int64())
+        return pa.concat_arrays([pa.array(b02.number(b02_field)), tail])
+
+    def texts(head: pa.Array, b04_field: str | None) -> pa.Array:
+        tail = (
+            b04.strings(b04_field).filter(pa.array(entrants))
+            if b04_field
+            else pa.array([""] * n04, pa.string())
+        )
+        return pa.concat_arrays([head, tail])
+
+    lines = pa.table(
         {
-            "line_no": salaries["line"],
-            "block": salaries["block"],
-            "insured_number": salaries["insured_number"],
-            "full_name": pd.concat(
-                [b02["L_Nom_Prenom"], entrants["L_Nom_Prenom"]], ignore_index=True
-            ),
-            "cin": pd.concat(
-                [pd.Series([None] * len(b02), dtype="string"), entrants["L_Num_CIN"]],
-                ignore_index=True,
-            ),
-            "children": pd.concat([b02["N_Enfants"], _nulls(len(entrants))], ignore_index=True),
-            "af_to_pay": pd.concat([b02["N_AF_A_Payer"], _nulls(len(entrants))], ignore_index=True),
-            "af_to_deduct": pd.concat(
-                [b02["N_AF_A_Deduire"], _nulls(len(entrants))], ignore_index=True
-            ),
-            "af_net": pd.concat(
-                [b02["N_AF_Net_A_Payer"], _nulls(len(entrants))], ignore_index=True
-            ),
-            "af_to_reverse": pd.concat(
-                [b02["N_AF_A_Reverser"], _nulls(len(entrants))], ignore_index=True
-            ),
-            "days": pd.concat(
-                [b02["N_Jours_Declares"], entrants["N_Nbr_Jours"]], ignore_index=True
-            ),
-            "gross_salary": salaries["gross"],
-            "capped_salary": salaries["capped"],
-            "situation": pd.concat(
-                [b02["L_Situation"], pd.Series([""] * len(entrants), dtype="string")],
-                ignore_index=True,
-            ),
-            "control_sum": pd.concat([b02["S_Ctr"], entrants["S_Ctr"]], ignore_index=True),
-            "employer_contribution": amounts["employer"],
-            "employee_contribution": amounts["employee"],
+            "line_no": pa.array(salaries["line"].to_numpy()),
+            "block": pa.DictionaryArray.from_arrays(
+                pa.array(np.repeat(np.int8([0, 1]), [len(b02), n04])), ["B02", "B04"]
+            ).cast(pa.string()),
+            "insured_number": pa.array(salaries["insured_number"].to_numpy()),
+            "full_name": texts(b02.strings("L_Nom_Prenom"), "L_Nom_Prenom"),
+            "cin": texts(pa.nulls(len(b02), pa.string()), "L_Num_CIN"),
+            "children": numbers("N_Enfants"),
+            "af_to_pay": numbers("N_AF_A_Payer"),
+            "af_to_deduct": numbers("N_AF_A_Deduire"),
+            "af_net": numbers("N_AF_Net_A_Payer"),
+            "af_to_reverse": numbers("N_AF_A_Reverser"),
+            "days": numbers("N_Jours_Declares", "N_Nbr_Jours"),
+            "gross_salary": pa.array(salaries["gross"].to_numpy()),
+            "capped_salary": pa.array(salaries["capped"].to_numpy()),
+            "situation": texts(b02.strings("L_Situation"), None),
+            "control_sum": numbers("S_Ctr", "S_Ctr"),
+            "employer_contribution": pa.array(amounts["employer"].to_numpy()),
+            "employee_contribution": pa.array(amounts["employee"].to_numpy()),
         }
     )
-    return pa.Table.from_pandas(lines, preserve_index=False), summarise(salaries, amounts, rates)
-
-
-def _nulls(n: int) -> pd.Series:
-    return pd.Series([pd.NA] * n, dtype="Int64")
+    return lines, summarise(salaries, amounts, rates)
 
 
 def preetabli_lines(parsed: ParsedFile) -> pa.Table:
-    a02 = parsed.frame("A02")
-    return pa.Table.from_pandas(
-        pd.DataFrame(
-            {
-                "line_no": a02["line"],
-                "insured_number": a02["N_Num_Assure"],
-                "full_name": a02["L_Nom_Prenom"],
-                "children": a02["N_Enfants"],
-                "af_to_pay": a02["N_AF_A_Payer"],
-                "af_to_deduct": a02["N_AF_A_Deduire"],
-                "af_net": a02["N_AF_Net_A_Payer"],
-            }
-        ),
-        preserve_index=False,
+    a02 = parsed.block("A02")
+    return pa.table(
+        {
+            "line_no": pa.array(a02.line),
+            "insured_number": pa.array(a02.number("N_Num_Assure")),
+            "full_name": a02.strings("L_Nom_Prenom"),
+            "children": pa.array(a02.number("N_Enfants")),
+            "af_to_pay": pa.array(a02.number("N_AF_A_Payer")),
+            "af_to_deduct": pa.array(a02.number("N_AF_A_Deduire")),
+            "af_net": pa.array(a02.number("N_AF_Net_A_Payer")),
+        }
     )
 
 

@@ -14,31 +14,27 @@ import pandas as pd
 
 from schemas import BRANCHES, Rate
 from transforms.money import apply_rate
+from transforms.parse import Block
 
 SHARES = ("employer", "employee")
 
 
-def declared_salaries(b02: pd.DataFrame, entrants: pd.DataFrame) -> pd.DataFrame:
-    """One row per declared person (B02 then real B04): line, block, insured, gross, capped."""
-    columns = ["line", "block", "insured_number", "gross", "capped"]
-    return pd.concat(
-        [
-            b02.assign(block="B02").rename(
-                columns={
-                    "N_Num_Assure": "insured_number",
-                    "N_Salaire_Reel": "gross",
-                    "N_Salaire_Plaf": "capped",
-                }
-            )[columns],
-            entrants.assign(block="B04").rename(
-                columns={
-                    "N_Num_Assure": "insured_number",
-                    "N_Sal_Reel": "gross",
-                    "N_Sal_Plaf": "capped",
-                }
-            )[columns],
-        ],
-        ignore_index=True,
+def declared_salaries(b02: Block, b04: Block, entrants: np.ndarray) -> pd.DataFrame:
+    """One row per declared person, B02 then the real entrants (`entrants` masks B04):
+    line, insured_number, gross, capped."""
+    return pd.DataFrame(
+        {
+            "line": np.concatenate([b02.line, b04.line[entrants]]),
+            "insured_number": np.concatenate(
+                [b02.number("N_Num_Assure"), b04.number("N_Num_Assure")[entrants]]
+            ),
+            "gross": np.concatenate(
+                [b02.number("N_Salaire_Reel"), b04.number("N_Sal_Reel")[entrants]]
+            ),
+            "capped": np.concatenate(
+                [b02.number("N_Salaire_Plaf"), b04.number("N_Sal_Plaf")[entrants]]
+            ),
+        }
     )
 
 

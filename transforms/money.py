@@ -19,5 +19,6 @@ def apply_rate(base_centimes: np.ndarray, rate_millionths: int) -> np.ndarray:
 
 def format_mad(centimes: int) -> str:
     """'1 234 567,89 MAD': French grouping, exact (no float on the way)."""
-    dirhams, cents = divmod(int(centimes), 100)
-    return f"{dirhams:,}".replace(",", "\u202f") + f",{cents:02d} MAD"
+    sign = "-" if centimes < 0 else ""  # divmod(-5, 100) is (-1, 95): split the magnitude
+    dirhams, cents = divmod(abs(int(centimes)), 100)
+    return sign + f"{dirhams:,}".replace(",", "\u202f") + f",{cents:02d} MAD"

@@ -1,13 +1,17 @@
-"""Bytes of an EDI file to one Arrow table per record type, vectorised with numpy.
+"""Bytes of an EDI file to numpy columns and Arrow tables, one per record type, vectorised.
 
 Nothing here judges the file: odd bytes are kept visible (true line lengths, the BOM, the line
-endings, non-digit numeric fields as nulls) for the validators to report. Parsing never raises
+endings, non-digit numeric fields flagged) for the validators to report. Parsing never raises
 on file content.
+
+Speed matters (a deadline-day peak is a million lines): the usual file, 260 printable
+characters and one terminator per line, is recognised with a few whole-buffer reductions and
+laid out as a strided view without copying; fields are decoded column-wise and only when asked.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -22,12 +26,18 @@ BOM = b"\xef\xbb\xbf"
 INT64_MAX = np.iinfo(np.int64).max
 
 
+def printable(block: np.ndarray) -> np.ndarray:
+    """Bytes outside printable ASCII replaced by '?', so text stays safe for XML and SQL."""
+    return np.where((block < SPACE) | (block > 126), ord("?"), block).astype(np.uint8)
+
+
 @dataclass(frozen=True)
 class Lines:
     """The file cut into lines and laid in a (n, 260) byte matrix.
 
     Shorter lines are padded with spaces and longer ones cut at 260 in `data`; `length` keeps
-    the true length so that the validators can report both.
+    the true length so that the validators can report both. `printable_only` is True when it
+    is already known that every byte of every line is printable ASCII.
     """
 
     data: np.ndarray  # uint8 (n, 260)
@@ -35,6 +45,7 @@ class Lines:
     has_bom: bool = False
     final_newline: bool = True
     endings: frozenset[str] = frozenset()
+    printable_only: bool = False
 
     @property
     def count(self) -> int:
@@ -42,9 +53,18 @@ class Lines:
 
     @cached_property
     def record_types(self) -> np.ndarray:
-        """Record type of each line as a str array ('B02', …)."""
-        head = np.ascontiguousarray(printable(self.data[:, :3])).view("S3").ravel()
-        return head.astype("U3")
+        """Record type of each line as a bytes array (b'B02', …)."""
+        return np.ascontiguousarray(printable(self.data[:, :3])).view("S3").ravel()
+
+    @cached_property
+    def type_codes(self) -> np.ndarray:
+        """Record type of each line packed in an int32 (integer compares beat string ones)."""
+        head = self.data[:, :3].astype(np.int32)
+        return (head[:, 0] << 16) | (head[:, 1] << 8) | head[:, 2]
+
+    def rows_of(self, record: str) -> np.ndarray:
+        """0-based indexes of the lines of one record type."""
+        return np.flatnonzero(self.type_codes == type_code(record))
 
     def text(
         self, line_numbers: np.ndarray, start: int = 0, stop: int = RECORD_LENGTH
@@ -54,17 +74,22 @@ class Lines:
         return [bytes(r).decode("ascii") for r in rows]
 
 
-def printable(block: np.ndarray) -> np.ndarray:
-    """Bytes outside printable ASCII replaced by '?', so text stays safe for XML and SQL."""
-    return np.where((block < SPACE) | (block > 126), ord("?"), block).astype(np.uint8)
+def type_code(record: str) -> int:
+    """The int32 that Lines.type_codes holds for a record type."""
+    a, b, c = record.encode("ascii")
+    return (a << 16) | (b << 8) | c
 
 
 def split_lines(raw: bytes) -> Lines:
     """Cut bytes into lines on LF, CRLF or a lone CR; a final terminator is optional."""
     has_bom = raw.startswith(BOM)
-    buf = np.frombuffer(raw[len(BOM) :] if has_bom else raw, dtype=np.uint8)
+    body = raw[len(BOM) :] if has_bom else raw
+    buf = np.frombuffer(body, dtype=np.uint8)
     if buf.size == 0:
         return Lines(np.empty((0, RECORD_LENGTH), np.uint8), np.empty(0, np.int64), has_bom)
+    regular = _regular_lines(buf)
+    if regular is not None:
+        return replace(regular, has_bom=has_bom)
     is_lf, is_cr = buf == LF, buf == CR
     lone_cr = is_cr.copy()
     lone_cr[:-1] &= ~is_lf[1:]
@@ -72,7 +97,7 @@ def split_lines(raw: bytes) -> Lines:
     crlf = is_lf[ends] & (ends > 0) & is_cr[np.maximum(ends - 1, 0)]
     content_end = ends - crlf
     starts = np.concatenate(([0], ends[:-1] + 1))[: ends.size].astype(np.int64)
-    final_newline = ends.size > 0 and ends[-1] == buf.size - 1
+    final_newline = bool(ends.size > 0 and ends[-1] == buf.size - 1)
     if not final_newline:  # the last line has no terminator: keep it, it may be truncated
         starts = np.append(starts, ends[-1] + 1 if ends.size else 0)
         content_end = np.append(content_end, buf.size)
@@ -82,46 +107,137 @@ def split_lines(raw: bytes) -> Lines:
         endings.add("LF")
     if lone_cr[ends].any():
         endings.add("CR")
-    return Lines(
-        _to_matrix(buf, starts, length), length, has_bom, final_newline, frozenset(endings)
-    )
-
-
-def _to_matrix(buf: np.ndarray, starts: np.ndarray, length: np.ndarray) -> np.ndarray:
-    n = starts.size
-    if n and (length == RECORD_LENGTH).all():
-        stride = int(starts[1] - starts[0]) if n > 1 else RECORD_LENGTH
-        if (np.diff(starts) == stride).all():
-            # The common case (every line well formed, one terminator): a strided view, no copy.
-            return np.lib.stride_tricks.as_strided(
-                buf[starts[0] :], shape=(n, RECORD_LENGTH), strides=(stride, 1), writeable=False
-            )
     columns = np.arange(RECORD_LENGTH)
     index = np.minimum(starts[:, None] + columns, buf.size - 1)
-    return np.where(columns < length[:, None], buf[index], SPACE).astype(np.uint8)
+    data = np.where(columns < length[:, None], buf[index], SPACE).astype(np.uint8)
+    return Lines(data, length, has_bom, final_newline, frozenset(endings))
 
 
-def numeric_field(block: np.ndarray, f: Field) -> tuple[np.ndarray, np.ndarray]:
-    """Integer values of an N field and a mask of rows whose field is all digits.
+def _regular_lines(buf: np.ndarray) -> Lines | None:
+    """The usual file: every line 260 printable characters, then LF (or CRLF), final one
+    included. Proved with reductions over the buffer: the terminators sit exactly where
+    expected, and the buffer holds no other byte below space or above '~'."""
+    for terminator in (b"\n", b"\r\n"):
+        stride = RECORD_LENGTH + len(terminator)
+        n = buf.size // stride
+        if n == 0 or buf.size != n * stride:
+            continue
+        if any(
+            (buf[stride - len(terminator) + i :: stride] != byte).any()
+            for i, byte in enumerate(terminator)
+        ):
+            continue
+        if np.count_nonzero(buf < SPACE) != n * len(terminator) or buf.max() > 126:
+            return None
+        data = np.lib.stride_tricks.as_strided(
+            buf, shape=(n, RECORD_LENGTH), strides=(stride, 1), writeable=False
+        )
+        name = "LF" if terminator == b"\n" else "CRLF"
+        length = np.full(n, RECORD_LENGTH, np.int64)
+        return Lines(data, length, False, True, frozenset({name}), printable_only=True)
+    return None
 
-    Horner's scheme over the field's columns, in uint64 so that 19-digit control sums fit;
-    a value above int64 can never be a correct figure and is reported as not valid.
+
+class Block:
+    """The lines of one record type, with field access by name, decoded on first use.
+
+    Numeric fields come back as int64 arrays (0 where the field is not all digits) with a
+    validity mask; text fields as raw bytes, or as Arrow strings for loading and display.
     """
-    digits = block[:, f.start : f.stop].astype(np.int64) - ZERO
-    valid = ((digits >= 0) & (digits <= 9)).all(axis=1)
-    digits = np.where(valid[:, None], digits, 0).astype(np.uint64)
-    values = np.zeros(len(block), dtype=np.uint64)
-    for column in range(f.length):
-        values = values * np.uint64(10) + digits[:, column]
-    valid &= values <= np.uint64(INT64_MAX)
-    return np.where(valid, values, 0).astype(np.int64), valid
+
+    def __init__(self, record: str, lines: Lines) -> None:
+        self.record = record
+        self.rows = lines.rows_of(record)
+        self.line = self.rows + 1
+        if len(self.rows) and self.rows[-1] - self.rows[0] + 1 == len(self.rows):
+            self.data = lines.data[self.rows[0] : self.rows[-1] + 1]  # consecutive: a view
+        else:
+            self.data = lines.data[self.rows]
+        self.printable_only = lines.printable_only
+        self._fields = {f.name: f for f in data_fields(record)}
+        self._numbers: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def number(self, name: str) -> np.ndarray:
+        return self._decoded()[name][0]
+
+    def valid(self, name: str) -> np.ndarray:
+        return self._decoded()[name][1]
+
+    def raw(self, name: str) -> np.ndarray:
+        f = self._fields[name]
+        return self.data[:, f.start : f.stop]
+
+    def blank(self, name: str) -> np.ndarray:
+        return (self.raw(name) == SPACE).all(axis=1)
+
+    def equals(self, name: str, text: str) -> np.ndarray:
+        """Per line: is the field exactly `text`, space-padded to the field's width?"""
+        f = self._fields[name]
+        expected = np.frombuffer(text.encode("ascii").ljust(f.length), dtype=np.uint8)
+        return (self.raw(name) == expected).all(axis=1)
+
+    def strings(self, name: str) -> pa.Array:
+        """A text field as Arrow strings without trailing spaces."""
+        f = self._fields[name]
+        raw = self.raw(name)
+        chunk = np.ascontiguousarray(raw if self.printable_only else printable(raw))
+        offsets = np.arange(0, (len(self) + 1) * f.length, f.length, dtype=np.int32)
+        strings = pa.StringArray.from_buffers(len(self), pa.py_buffer(offsets), pa.py_buffer(chunk))
+        return pc.utf8_rtrim(strings, characters=" ")
+
+    def _decoded(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        if self._numbers is None:
+            self._numbers = _decode_numbers(
+                self.data, [f for f in self._fields.values() if f.numeric]
+            )
+        return self._numbers
+
+    def table(self) -> pa.Table:
+        """All fields as an Arrow table, `line` first; a non-digit N field is null."""
+        arrays = [pa.array(self.line, pa.int64())]
+        for f in self._fields.values():
+            if f.numeric:
+                arrays.append(pa.array(self.number(f.name), pa.int64(), mask=~self.valid(f.name)))
+            else:
+                arrays.append(self.strings(f.name))
+        return pa.Table.from_arrays(arrays, schema=arrow_schema(self.record))
 
 
-def text_field(block: np.ndarray, f: Field) -> pa.Array:
-    """An AN field as Arrow strings without trailing spaces (non-printable bytes become '?')."""
-    chunk = np.ascontiguousarray(printable(block[:, f.start : f.stop]))
-    binary = pa.array(chunk.view(f"S{f.length}").ravel())
-    return pc.utf8_rtrim(binary.cast(pa.string()), characters=" ")
+def _decode_numbers(data: np.ndarray, fields: list[Field]) -> dict:
+    """Decode every N field of a block at once.
+
+    The digit columns are gathered and transposed so that Horner's scheme runs over
+    contiguous rows. uint8 arithmetic wraps, so `byte - '0' < 10` checks both bounds.
+    19-digit fields are computed in uint64 (they fit) and only valid up to int64's maximum.
+    """
+    if not fields:
+        return {}
+    columns = np.concatenate([np.arange(f.start, f.stop) for f in fields])
+    digits = np.ascontiguousarray((data[:, columns] - np.uint8(ZERO)).T)
+    is_digit = digits < 10
+    all_valid = bool(is_digit.all())
+    decoded, position = {}, 0
+    for f in fields:
+        rows = digits[position : position + f.length]
+        valid = (
+            np.ones(data.shape[0], dtype=bool)
+            if all_valid
+            else is_digit[position : position + f.length].all(axis=0)
+        )
+        wide = f.length > 18
+        values = rows[0].astype(np.uint64 if wide else np.int64)
+        for row in rows[1:]:
+            values *= 10
+            values += row
+        if wide:
+            valid &= values <= np.uint64(INT64_MAX)
+            values = values.astype(np.int64)
+        decoded[f.name] = (np.where(valid, values, 0), valid)
+        position += f.length
+    return decoded
 
 
 def arrow_schema(record: str) -> pa.Schema:
@@ -132,27 +248,23 @@ def arrow_schema(record: str) -> pa.Schema:
     return pa.schema(columns)
 
 
-def record_table(lines: Lines, record: str) -> pa.Table:
-    """All lines of one record type as an Arrow table; a non-digit N field is null."""
-    rows = np.flatnonzero(lines.record_types == record)
-    block = lines.data[rows]
-    arrays: list[pa.Array] = [pa.array(rows + 1, pa.int64())]
-    for f in data_fields(record):
-        if f.numeric:
-            values, valid = numeric_field(block, f)
-            arrays.append(pa.array(values, pa.int64(), mask=~valid))
-        else:
-            arrays.append(text_field(block, f))
-    return pa.Table.from_arrays(arrays, schema=arrow_schema(record))
-
-
-@dataclass(frozen=True)
 class ParsedFile:
-    """A file as lines plus one Arrow table per known record type (empty when absent)."""
+    """A file as lines, with per record type a Block (numpy), a table (Arrow) and a frame
+    (pandas), each built on first use."""
 
-    lines: Lines
-    tables: dict[str, pa.Table]
-    _frames: dict[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+    def __init__(self, lines: Lines) -> None:
+        self.lines = lines
+        self._blocks: dict[str, Block] = {}
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def block(self, record: str) -> Block:
+        if record not in self._blocks:
+            self._blocks[record] = Block(record, self.lines)
+        return self._blocks[record]
+
+    @cached_property
+    def tables(self) -> dict[str, pa.Table]:
+        return {record: self.block(record).table() for record in record_layouts()}
 
     def frame(self, record: str) -> pd.DataFrame:
         """The record's table in pandas, numeric fields as nullable Int64 (never float)."""
@@ -165,5 +277,4 @@ class ParsedFile:
 
 def parse(raw: bytes) -> ParsedFile:
     """Parse an A (préétabli) or B (declaration) file; never raises on content."""
-    lines = split_lines(raw)
-    return ParsedFile(lines, {record: record_table(lines, record) for record in record_layouts()})
+    return ParsedFile(split_lines(raw))

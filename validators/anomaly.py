@@ -1,6 +1,6 @@
 """The Anomaly record, its codes, severities and French messages, in one table.
 
-Checks build anomalies as small pandas frames (one row per offending line, vectorised);
+Checks report `Hits`: one code and the numpy array of offending line numbers (vectorised);
 `collect` merges them, counts them all, keeps the first `cap` in file order and only then
 formats values and messages, so a file with a million bad lines costs no million strings.
 """
@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pandas as pd
 
 from schemas import field as layout_field
 from transforms.parse import Lines
@@ -162,8 +161,6 @@ RULES: dict[str, tuple[str, str]] = {
     "ENFANTS_DIFFERENT": (WARNING, "Nombre d'enfants {value} différent du préétabli ({expected})."),
 }
 
-COLUMNS = ["code", "line", "record", "field", "value", "expected"]
-
 
 @dataclass(frozen=True)
 class Anomaly:
@@ -185,30 +182,51 @@ class Anomaly:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Hits:
+    """Lines that break one rule. `value`/`expected` are one scalar or one item per line;
+    a missing value is read from the line's field when the report is written."""
+
+    code: str
+    lines: np.ndarray  # int64, 1-based; 0 when the anomaly is about the whole file
+    record: str | None = None
+    field: str | None = None
+    value: object = None
+    expected: object = None
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def item(self, attribute: str, index: int) -> str | None:
+        value = getattr(self, attribute)
+        if isinstance(value, np.ndarray | list | tuple):
+            value = value[index]
+        return None if value is None else str(value)
+
+
 def found(
     code: str,
-    lines: Iterable[int] | np.ndarray | pd.Series,
+    lines: Iterable[int] | np.ndarray,
     *,
     record: str | None = None,
     field: str | None = None,
     value: object = None,
     expected: object = None,
-) -> pd.DataFrame:
-    """Anomaly rows for the given 1-based line numbers (value/expected: scalar or per line)."""
+) -> Hits:
+    """The given 1-based line numbers break rule `code` (value/expected: scalar or per line)."""
     if code not in RULES:
         raise KeyError(code)  # a programming error, never a data error
-    line = pd.array(
-        np.asarray(lines, dtype=np.int64)
-        if not isinstance(lines, pd.Series)
-        else lines.to_numpy(dtype=np.int64),
-        dtype="Int64",
-    )
-    frame = pd.DataFrame(
-        {"code": code, "line": line, "record": record, "field": field}, index=range(len(line))
-    )
-    frame["value"] = _as_text(value, len(line))
-    frame["expected"] = _as_text(expected, len(line))
-    return frame
+    lines = np.asarray(lines, dtype=np.int64).ravel()
+    return Hits(code, lines, record, field, value, expected)
+
+
+def found_where(code: str, mask: np.ndarray, line: np.ndarray, **details: object) -> Hits:
+    """`found` for the lines where `mask` is true; per-line details are filtered alike."""
+    selected = {
+        key: np.asarray(value)[mask] if isinstance(value, np.ndarray) else value
+        for key, value in details.items()
+    }
+    return found(code, line[mask], **selected)
 
 
 def file_level(
@@ -218,17 +236,9 @@ def file_level(
     value: object = None,
     expected: object = None,
     line: int | None = None,
-) -> pd.DataFrame:
+) -> Hits:
     """One anomaly about the file as a whole (line may be unknown)."""
-    frame = found(code, [0], record=record, value=value, expected=expected)
-    frame["line"] = pd.array([line], dtype="Int64")
-    return frame
-
-
-def _as_text(value: object, n: int) -> pd.Series:
-    if isinstance(value, pd.Series | np.ndarray | list):
-        return pd.Series(np.asarray(value), index=range(n)).astype("string")
-    return pd.Series([None if value is None else str(value)] * n, index=range(n), dtype="string")
+    return found(code, [line or 0], record=record, value=value, expected=expected)
 
 
 @dataclass(frozen=True)
@@ -244,32 +254,34 @@ class Findings:
         return self.blocking_total > 0
 
 
-def collect(frames: Iterable[pd.DataFrame], lines: Lines, *, cap: int = DEFAULT_CAP) -> Findings:
-    """Merge anomaly frames, count them, keep the first `cap` in file order, format those."""
-    frames = [f for f in frames if len(f)]
-    if not frames:
+def collect(hits: Iterable[Hits], lines: Lines, *, cap: int = DEFAULT_CAP) -> Findings:
+    """Merge hits, count them, keep the first `cap` in file order, format only those."""
+    hits = [h for h in hits if len(h)]
+    if not hits:
         return Findings((), 0, 0)
-    every = pd.concat(frames, ignore_index=True)
-    severity = every["code"].map(lambda c: RULES[c][0])
-    blocking_total = int((severity == BLOCKING).sum())
-    every["order"] = every["line"].fillna(0)
-    kept = every.sort_values(["order"], kind="stable").head(cap)
-    anomalies = tuple(_format(row, lines) for row in kept.itertuples(index=False))
-    return Findings(anomalies, len(every), blocking_total)
+    sizes = np.array([len(h) for h in hits])
+    blocking_total = int(
+        sum(n for h, n in zip(hits, sizes, strict=True) if RULES[h.code][0] == BLOCKING)
+    )
+    which = np.repeat(np.arange(len(hits)), sizes)
+    position = np.concatenate([np.arange(n) for n in sizes])
+    order = np.argsort(np.concatenate([h.lines for h in hits]), kind="stable")[:cap]
+    anomalies = tuple(_format(hits[which[i]], int(position[i]), lines) for i in order)
+    return Findings(anomalies, int(sizes.sum()), blocking_total)
 
 
-def _format(row: object, lines: Lines) -> Anomaly:
-    value = None if pd.isna(row.value) else row.value
-    line = None if pd.isna(row.line) or row.line <= 0 else int(row.line)
-    if value is None and row.field and row.record and line is not None and line <= lines.count:
-        f = layout_field(row.record, row.field)
+def _format(hit: Hits, index: int, lines: Lines) -> Anomaly:
+    line = int(hit.lines[index]) or None
+    value = hit.item("value", index)
+    if value is None and hit.field and hit.record and line is not None and line <= lines.count:
+        f = layout_field(hit.record, hit.field)
         value = lines.text([line], f.start, f.stop)[0].strip()
-    expected = None if pd.isna(row.expected) else row.expected
-    severity, template = RULES[row.code]
+    expected = hit.item("expected", index)
+    severity, template = RULES[hit.code]
     message = template.format(
-        record=row.record or "",
-        field=row.field or "",
+        record=hit.record or "",
+        field=hit.field or "",
         value=value if value is not None else "",
         expected=expected or "",
     )
-    return Anomaly(row.code, severity, line, row.record, row.field, value, message)
+    return Anomaly(hit.code, severity, line, hit.record, hit.field, value, message)

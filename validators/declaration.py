@@ -46,35 +46,35 @@ def validate(
     """
     kind = structure.file_kind(parsed)
     affiliate, period = structure.header(parsed, kind)
-    frames = structure.check_lines(parsed, kind)
-    frames += structure.check_numeric_fields(parsed, kind)
-    frames += structure.check_identity(
+    hits = structure.check_lines(parsed, kind)
+    hits += structure.check_numeric_fields(parsed, kind)
+    hits += structure.check_identity(
         parsed, kind, file_name=file_name, account_affiliate=account_affiliate
     )
-    frames += lines.check_characters(parsed, kind)
+    hits += lines.check_characters(parsed, kind)
     entrants = 0
     if kind == "preetabli":
-        frames += totals.check_block_totals(parsed, "A03", parsed.frame("A02"))
+        hits += totals.check_block_totals(parsed, "A03")
     else:
         ceiling = _ceiling(period)
-        real_entrants = parsed.frame("B04")[~lines.empty_entrant_rows(parsed)]
-        entrants = len(real_entrants)
-        frames += lines.check_b02(parsed, ceiling)
-        frames += lines.check_b04(parsed, ceiling)
-        frames += lines.check_duplicates(parsed)
-        frames += totals.check_block_totals(parsed, "B03", parsed.frame("B02"))
-        frames += totals.check_block_totals(parsed, "B05", real_entrants)
-        frames += totals.check_grand_total(parsed)
+        real_entrants = ~lines.empty_entrants(parsed)
+        entrants = int(real_entrants.sum())
+        hits += lines.check_b02(parsed, ceiling)
+        hits += lines.check_b04(parsed, ceiling)
+        hits += lines.check_duplicates(parsed)
+        hits += totals.check_block_totals(parsed, "B03")
+        hits += totals.check_block_totals(parsed, "B05", real_entrants)
+        hits += totals.check_grand_total(parsed)
         if preetabli is not None:
-            frames += check_against_preetabli(parsed, preetabli)
+            hits += check_against_preetabli(parsed, preetabli)
     detail = "A02" if kind == "preetabli" else "B02"
     return Validation(
         kind=kind,
         affiliate=affiliate,
         period=period,
-        employees=len(parsed.frame(detail)),
+        employees=len(parsed.block(detail)),
         entrants=entrants,
-        findings=collect(frames, parsed.lines, cap=cap),
+        findings=collect(hits, parsed.lines, cap=cap),
     )
 
 

@@ -3,244 +3,264 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from schemas import data_fields, situations
-from transforms.keys import insured_key, insured_key_ok
-from transforms.parse import ParsedFile
-from validators.anomaly import found
-from validators.structure import ORDER, blank_field
+from transforms.keys import insured_key_from_digits
+from transforms.parse import ZERO, Block, ParsedFile
+from validators.anomaly import Hits, found_where
+from validators.structure import ORDER
 
 MAX_DAYS = 26
 OCCASIONAL = 999_999_999  # main-d'œuvre occasionnelle, B04 only
 NO_NUMBER_YET = 0  # entrant not yet registered: the CIN is then required
 _ALLOWED = np.zeros(256, dtype=bool)
 _ALLOWED[[*range(ord("A"), ord("Z") + 1), *range(ord("0"), ord("9") + 1), ord(" ")]] = True
+_ALLOWED_BYTES = bytes(np.flatnonzero(_ALLOWED).astype(np.uint8))
 
 
-def regular_number(number: pd.Series) -> pd.Series:
+def regular_number(numbers: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """9 digits starting with 1; 100000000 is refused by the portal (DMC)."""
-    return number.between(100_000_001, 199_999_999).fillna(False)
+    return valid & (numbers >= 100_000_001) & (numbers <= 199_999_999)
 
 
-def empty_entrant_rows(parsed: ParsedFile) -> pd.Series:
-    """B04 lines that are the 'empty B04' written when there is no entrant (edi_format §6)."""
-    b04 = parsed.frame("B04")
-    amounts = b04[["N_Nbr_Jours", "N_Sal_Reel", "N_Sal_Plaf", "S_Ctr"]]
-    blank = pd.Series(blank_field(parsed, "B04", "N_Num_Assure"), index=b04.index)
-    return blank & b04["L_Nom_Prenom"].eq("") & b04["L_Num_CIN"].eq("") & amounts.eq(0).all(axis=1)
+def empty_entrants(parsed: ParsedFile) -> np.ndarray:
+    """Per B04 line: is it the 'empty B04' written when there is no entrant (edi_format §6)?"""
+    b04 = parsed.block("B04")
+    empty = b04.blank("N_Num_Assure") & b04.blank("L_Nom_Prenom") & b04.blank("L_Num_CIN")
+    for name in ("N_Nbr_Jours", "N_Sal_Reel", "N_Sal_Plaf", "S_Ctr"):
+        empty &= b04.valid(name) & (b04.number(name) == 0)
+    return empty
 
 
-def check_characters(parsed: ParsedFile, kind: str) -> list[pd.DataFrame]:
+def situation_ranks(b02: Block) -> np.ndarray:
+    """Rank of each line's situation code in S_Ctr, -1 for an unknown code."""
+    codes = np.ascontiguousarray(b02.raw("L_Situation")).view("S2").ravel()
+    rank = np.full(len(b02), -1)
+    for code, situation in situations().items():
+        rank[codes == code.ljust(2).encode()] = situation.rank
+    return rank
+
+
+def check_characters(parsed: ParsedFile, kind: str) -> list[Hits]:
     """AN fields use A-Z, 0-9 and space: an error for entrants' names and CIN, else a warning."""
     out = []
     for record in ORDER[kind]:
-        rows = parsed.tables[record].column("line").to_numpy()
+        block = parsed.block(record)
         for f in data_fields(record):
-            if f.numeric or not rows.size:
+            if f.numeric or not len(block):
                 continue
-            bad = ~_ALLOWED[parsed.lines.data[rows - 1, f.start : f.stop]].all(axis=1)
+            raw = np.ascontiguousarray(block.raw(f.name))
+            if not raw.tobytes().translate(None, _ALLOWED_BYTES):
+                continue  # the usual case, checked at memory speed
+            bad = ~_ALLOWED[raw].all(axis=1)
             strict = record == "B04" and f.name in ("L_Nom_Prenom", "L_Num_CIN")
             code = "CARACTERE_NON_ADMIS_ENTRANT" if strict else "CARACTERE_NON_ADMIS"
-            out.append(found(code, rows[bad], record=record, field=f.name))
+            out.append(found_where(code, bad, block.line, record=record, field=f.name))
     return out
 
 
-def check_b02(parsed: ParsedFile, ceiling: int | None) -> list[pd.DataFrame]:
-    b02 = parsed.frame("B02")
-    line, number = b02["line"], b02["N_Num_Assure"]
-    days, real, capped = b02["N_Jours_Declares"], b02["N_Salaire_Reel"], b02["N_Salaire_Plaf"]
-    codes = situations()
-    situation = b02["L_Situation"]
-    rank = situation.map({code: s.rank for code, s in codes.items()}).astype("Int64")
+def check_b02(parsed: ParsedFile, ceiling: int | None) -> list[Hits]:
+    b02 = parsed.block("B02")
+    line, number = b02.line, b02.number("N_Num_Assure")
+    days, real, capped = (
+        b02.number(n) for n in ("N_Jours_Declares", "N_Salaire_Reel", "N_Salaire_Plaf")
+    )
+    reverse, net = b02.number("N_AF_A_Reverser"), b02.number("N_AF_Net_A_Payer")
+    rank = situation_ranks(b02)
+    regular = regular_number(number, b02.valid("N_Num_Assure"))
     out = [
-        found(
-            "JOURS_HORS_LIMITES",
-            line[(days > MAX_DAYS).fillna(False)],
-            record="B02",
-            field="N_Jours_Declares",
+        found_where(
+            "JOURS_HORS_LIMITES", days > MAX_DAYS, line, record="B02", field="N_Jours_Declares"
         ),
-        found("SITUATION_INCONNUE", line[rank.isna()], record="B02", field="L_Situation"),
-        found(
+        found_where("SITUATION_INCONNUE", rank < 0, line, record="B02", field="L_Situation"),
+        found_where(
             "ASSURE_INVALIDE",
-            line[number.notna() & ~regular_number(number)],
+            b02.valid("N_Num_Assure") & ~regular,
+            line,
             record="B02",
             field="N_Num_Assure",
         ),
+        _key_warnings(b02, regular),
     ]
-    out += _key_warnings(b02, "B02", regular_number(number))
+    readable = b02.valid("N_Salaire_Reel") & b02.valid("N_Salaire_Plaf")
     if ceiling is not None:
-        out.append(_ceiling(b02, "B02", real, capped, ceiling, occasional=None))
-    inactive = (days != 0) | (real != 0) | (capped != 0)
-    for code, s in codes.items():
-        if s.zero_days_and_salary == "none":
+        expected = np.minimum(real, ceiling)
+        out.append(
+            found_where(
+                "PLAFOND",
+                readable & (capped != expected),
+                line,
+                record="B02",
+                field="N_Salaire_Plaf",
+                expected=expected,
+            )
+        )
+    active = (days != 0) | (real != 0) | (capped != 0)
+    for code, situation in situations().items():
+        if situation.zero_days_and_salary == "none":
             continue
         anomaly = (
             "SITUATION_MP_NON_NULS"
-            if s.zero_days_and_salary == "blocking"
-            else ("SITUATION_SANS_ACTIVITE")
+            if situation.zero_days_and_salary == "blocking"
+            else "SITUATION_SANS_ACTIVITE"
         )
-        hit = (situation == code) & inactive.fillna(False)
-        out.append(found(anomaly, line[hit], record="B02", field="L_Situation", value=code))
-    working = situation.eq("") & (days > 0).fillna(False) & real.eq(0).fillna(False)
+        out.append(
+            found_where(
+                anomaly,
+                (rank == situation.rank) & active,
+                line,
+                record="B02",
+                field="L_Situation",
+                value=code,
+            )
+        )
+    working = (rank == 0) & (days > 0) & (real == 0) & b02.valid("N_Salaire_Reel")
     out.append(
-        found("SALAIRE_NUL_EN_ACTIVITE", line[working], record="B02", field="N_Salaire_Reel")
+        found_where("SALAIRE_NUL_EN_ACTIVITE", working, line, record="B02", field="N_Salaire_Reel")
     )
-    leaving = situation.isin(["SO", "DE"])
-    reverse, net = b02["N_AF_A_Reverser"], b02["N_AF_Net_A_Payer"]
-    wrong = (leaving & (reverse != net)).fillna(False)
+    leaving = np.isin(rank, [situations()[c].rank for c in ("SO", "DE")])
+    both = b02.valid("N_AF_A_Reverser") & b02.valid("N_AF_Net_A_Payer")
     out.append(
-        found(
-            "AF_A_REVERSER", line[wrong], record="B02", field="N_AF_A_Reverser", expected=net[wrong]
+        found_where(
+            "AF_A_REVERSER",
+            leaving & both & (reverse != net),
+            line,
+            record="B02",
+            field="N_AF_A_Reverser",
+            expected=net,
         )
+    )
+    terms = (
+        "N_Num_Assure",
+        "N_AF_A_Reverser",
+        "N_Jours_Declares",
+        "N_Salaire_Reel",
+        "N_Salaire_Plaf",
     )
     expected = number + reverse + days + real + capped + rank
-    out.append(_control_sum(b02, "B02", expected))
+    computable = np.logical_and.reduce([b02.valid(t) for t in terms]) & (rank >= 0)
+    out.append(_control_sum(b02, computable, expected))
     return out
 
 
-def check_b04(parsed: ParsedFile, ceiling: int | None) -> list[pd.DataFrame]:
-    b04 = parsed.frame("B04")
-    empty = empty_entrant_rows(parsed)
-    blank_number = pd.Series(blank_field(parsed, "B04", "N_Num_Assure"), index=b04.index)
+def check_b04(parsed: ParsedFile, ceiling: int | None) -> list[Hits]:
+    b04 = parsed.block("B04")
+    empty = empty_entrants(parsed)
     out = []
     if len(b04) > 1:  # the empty B04 stands alone or not at all
-        out.append(found("B04_VIDE_MAL_PLACE", b04["line"][empty], record="B04"))
-    b04 = b04[~empty]
-    blank_number = blank_number[~empty]
-    line, number = b04["line"], b04["N_Num_Assure"]
-    days, real, capped = b04["N_Nbr_Jours"], b04["N_Sal_Reel"], b04["N_Sal_Plaf"]
-    occasional = number.eq(OCCASIONAL).fillna(False)
-    unregistered = number.eq(NO_NUMBER_YET).fillna(False)
-    regular = regular_number(number)
+        out.append(found_where("B04_VIDE_MAL_PLACE", empty, b04.line, record="B04"))
+    real_line = ~empty
+    line, number, known = b04.line, b04.number("N_Num_Assure"), b04.valid("N_Num_Assure")
+    days, real, capped = (b04.number(n) for n in ("N_Nbr_Jours", "N_Sal_Reel", "N_Sal_Plaf"))
+    occasional = known & (number == OCCASIONAL)
+    unregistered = known & (number == NO_NUMBER_YET)
+    regular = regular_number(number, known) & real_line
     out += [
-        found(
-            "CHAMP_NON_NUMERIQUE",
-            line[number.isna() | blank_number],
-            record="B04",
-            field="N_Num_Assure",
+        found_where(
+            "CHAMP_NON_NUMERIQUE", real_line & ~known, line, record="B04", field="N_Num_Assure"
         ),
-        found(
+        found_where(
             "ASSURE_INVALIDE",
-            line[number.notna() & ~(regular | occasional | unregistered)],
+            real_line & known & ~(regular | occasional | unregistered),
+            line,
             record="B04",
             field="N_Num_Assure",
         ),
-        found(
+        found_where(
             "ENTRANT_SANS_CIN",
-            line[unregistered & b04["L_Num_CIN"].eq("")],
+            unregistered & b04.blank("L_Num_CIN"),
+            line,
             record="B04",
             field="L_Num_CIN",
         ),
-        found(
+        found_where(
             "ENTRANT_SANS_NOM",
-            line[~occasional & b04["L_Nom_Prenom"].eq("")],
+            real_line & ~occasional & b04.blank("L_Nom_Prenom"),
+            line,
             record="B04",
             field="L_Nom_Prenom",
         ),
-        found(
+        found_where(
             "JOURS_HORS_LIMITES",
-            line[(days > MAX_DAYS).fillna(False)],
+            real_line & (days > MAX_DAYS),
+            line,
             record="B04",
             field="N_Nbr_Jours",
         ),
+        _key_warnings(b04, regular),
     ]
-    out += _key_warnings(b04, "B04", regular)
+    readable = real_line & b04.valid("N_Sal_Reel") & b04.valid("N_Sal_Plaf")
     if ceiling is not None:
-        out.append(_ceiling(b04, "B04", real, capped, ceiling, occasional=occasional))
-    out.append(_control_sum(b04, "B04", number + days + real + capped))
+        expected = np.minimum(real, ceiling)
+        out.append(
+            found_where(
+                "PLAFOND",
+                readable & ~occasional & (capped != expected),
+                line,
+                record="B04",
+                field="N_Sal_Plaf",
+                expected=expected,
+            )
+        )
+    out.append(
+        found_where(
+            "PLAFOND_OCCASIONNEL",
+            readable & occasional & (capped > real),
+            line,
+            record="B04",
+            field="N_Sal_Plaf",
+            expected=real,
+        )
+    )
+    computable = (
+        real_line
+        & known
+        & np.logical_and.reduce([b04.valid(t) for t in ("N_Nbr_Jours", "N_Sal_Reel", "N_Sal_Plaf")])
+    )
+    out.append(_control_sum(b04, computable, number + days + real + capped))
     return out
 
 
-def check_duplicates(parsed: ParsedFile) -> list[pd.DataFrame]:
+def check_duplicates(parsed: ParsedFile) -> list[Hits]:
     """An insured number declared twice, across B02 and the entrants (B04)."""
-    b02, b04 = parsed.frame("B02"), parsed.frame("B04")
-    both = pd.concat(
-        [
-            b02[["line", "N_Num_Assure"]].assign(record="B02"),
-            b04[["line", "N_Num_Assure"]].assign(record="B04"),
-        ],
-        ignore_index=True,
-    )
-    both = both[regular_number(both["N_Num_Assure"])]
-    first_line = both.groupby("N_Num_Assure")["line"].transform("min")
-    repeated = both[both["line"] != first_line]
+    blocks = [parsed.block("B02"), parsed.block("B04")]
+    numbers, lines, origin = [], [], []
+    for index, block in enumerate(blocks):
+        keep = regular_number(block.number("N_Num_Assure"), block.valid("N_Num_Assure"))
+        numbers.append(block.number("N_Num_Assure")[keep])
+        lines.append(block.line[keep])
+        origin.append(np.full(keep.sum(), index))
+    numbers, lines, origin = (np.concatenate(a) for a in (numbers, lines, origin))
+    order = np.lexsort((lines, numbers))
+    numbers, lines, origin = numbers[order], lines[order], origin[order]
+    repeated = np.concatenate(([False], numbers[1:] == numbers[:-1]))
+    group_start = np.maximum.accumulate(np.where(~repeated, np.arange(len(numbers)), 0))
+    first_line = lines[group_start]
     return [
-        found(
+        found_where(
             "ASSURE_EN_DOUBLE",
-            group["line"],
-            record=record,
+            repeated & (origin == index),
+            lines,
+            record=block.record,
             field="N_Num_Assure",
-            expected=first_line[group.index],
+            expected=first_line,
         )
-        for record, group in repeated.groupby("record")
+        for index, block in enumerate(blocks)
     ]
 
 
-def _key_warnings(frame: pd.DataFrame, record: str, regular: pd.Series) -> list[pd.DataFrame]:
-    numbers = frame["N_Num_Assure"][regular].to_numpy(dtype=np.int64)
-    wrong = ~insured_key_ok(numbers)
-    keys = insured_key(numbers[wrong] // 10)
-    return [
-        found(
-            "CLE_ASSURE",
-            frame["line"][regular][wrong],
-            record=record,
-            field="N_Num_Assure",
-            expected=keys,
-        )
-    ]
-
-
-def _ceiling(
-    frame: pd.DataFrame,
-    record: str,
-    real: pd.Series,
-    capped: pd.Series,
-    ceiling: int,
-    occasional: pd.Series | None,
-) -> pd.DataFrame:
-    """Capped = min(real, ceiling); occasional labour only needs capped <= real (IV-3)."""
-    field_name = "N_Salaire_Plaf" if record == "B02" else "N_Sal_Plaf"
-    expected = real.clip(upper=ceiling)
-    wrong = (capped != expected).fillna(False)
-    if occasional is None:
-        return found(
-            "PLAFOND",
-            frame["line"][wrong],
-            record=record,
-            field=field_name,
-            expected=expected[wrong],
-        )
-    over = (capped > real).fillna(False) & occasional
-    return pd.concat(
-        [
-            found(
-                "PLAFOND",
-                frame["line"][wrong & ~occasional],
-                record=record,
-                field=field_name,
-                expected=expected[wrong & ~occasional],
-            ),
-            found(
-                "PLAFOND_OCCASIONNEL",
-                frame["line"][over],
-                record=record,
-                field=field_name,
-                expected=real[over],
-            ),
-        ],
-        ignore_index=True,
+def _key_warnings(block: Block, regular: np.ndarray) -> Hits:
+    digits = block.raw("N_Num_Assure") - np.uint8(ZERO)
+    key = insured_key_from_digits(digits)
+    wrong = regular & (key != digits[:, 8])
+    return found_where(
+        "CLE_ASSURE", wrong, block.line, record=block.record, field="N_Num_Assure", expected=key
     )
 
 
-def _control_sum(frame: pd.DataFrame, record: str, expected: pd.Series) -> pd.DataFrame:
+def _control_sum(block: Block, computable: np.ndarray, expected: np.ndarray) -> Hits:
     """S_Ctr recomputed; lines with an unreadable term are already reported elsewhere."""
-    wrong = (frame["S_Ctr"] != expected).fillna(False) & expected.notna()
-    return found(
-        "SOMME_CONTROLE",
-        frame["line"][wrong],
-        record=record,
-        field="S_Ctr",
-        expected=expected[wrong],
+    wrong = computable & block.valid("S_Ctr") & (block.number("S_Ctr") != expected)
+    return found_where(
+        "SOMME_CONTROLE", wrong, block.line, record=block.record, field="S_Ctr", expected=expected
     )

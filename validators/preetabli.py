@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.parse import ParsedFile
-from validators.anomaly import file_level, found
+from validators.anomaly import Hits, file_level, found, found_where
 from validators.structure import header
 
 AF_FIELDS = ("N_AF_A_Payer", "N_AF_A_Deduire", "N_AF_Net_A_Payer")
@@ -22,97 +22,117 @@ class Roster:
     affiliate: int | None
     period: str | None
     transfer_id: int | None
-    employees: pd.DataFrame  # ROSTER_COLUMNS, nullable Int64
+    employees: pd.DataFrame  # ROSTER_COLUMNS, int64
 
     @classmethod
     def from_parsed(cls, preetabli: ParsedFile) -> Roster:
         affiliate, period = header(preetabli, "preetabli")
-        a00 = preetabli.frame("A00")
-        transfer = None if a00.empty else a00["N_Identif_Transfert"].iloc[0]
-        transfer = None if pd.isna(transfer) else int(transfer)
-        return cls(affiliate, period, transfer, preetabli.frame("A02")[list(ROSTER_COLUMNS)])
+        a00, a02 = preetabli.block("A00"), preetabli.block("A02")
+        transfer = None
+        if len(a00) and a00.valid("N_Identif_Transfert")[0]:
+            transfer = int(a00.number("N_Identif_Transfert")[0])
+        employees = pd.DataFrame({name: a02.number(name) for name in ROSTER_COLUMNS})
+        return cls(affiliate, period, transfer, employees)
 
 
-def check_against_preetabli(declaration: ParsedFile, roster: Roster) -> list[pd.DataFrame]:
+def check_against_preetabli(declaration: ParsedFile, roster: Roster) -> list[Hits]:
     """Every préétabli employee declared once in B02, nobody else there, AF copied faithfully."""
     declared = header(declaration, "declaration")
-    expected = (roster.affiliate, roster.period)
-    if declared != expected:
-        return [file_level("PREETABLI_AUTRE", value=_who(*declared), expected=_who(*expected))]
+    if declared != (roster.affiliate, roster.period):
+        return [
+            file_level(
+                "PREETABLI_AUTRE",
+                value=_who(*declared),
+                expected=_who(roster.affiliate, roster.period),
+            )
+        ]
     out = []
-    b00 = declaration.frame("B00")
-    if roster.transfer_id is not None and not b00.empty:
-        wrong = b00["N_Identif_Transfert"].ne(roster.transfer_id).fillna(False)
+    b00 = declaration.block("B00")
+    if roster.transfer_id is not None:
+        wrong = b00.number("N_Identif_Transfert") != roster.transfer_id
         out.append(
-            found(
+            found_where(
                 "PREETABLI_TRANSFERT",
-                b00["line"][wrong],
+                wrong,
+                b00.line,
                 record="B00",
                 field="N_Identif_Transfert",
                 expected=roster.transfer_id,
             )
         )
-    a02 = roster.employees.drop_duplicates("N_Num_Assure").set_index("N_Num_Assure")
-    b02, b04 = declaration.frame("B02"), declaration.frame("B04")
-    missing = a02.index[~a02.index.isin(b02["N_Num_Assure"])].dropna()
+    roster_numbers = roster.employees["N_Num_Assure"].to_numpy(np.int64)
+    by_number = np.argsort(roster_numbers, kind="stable")
+    expected = roster_numbers[by_number]
+    b02, b04 = declaration.block("B02"), declaration.block("B04")
+    numbers, readable = b02.number("N_Num_Assure"), b02.valid("N_Num_Assure")
+    missing = expected[~_member(expected, np.sort(numbers[readable]))]
     out.append(
         found(
             "PREETABLI_NON_DECLARE",
             np.zeros(len(missing)),
             record="A02",
-            value=[f"{n:09d}" for n in missing],
-        ).assign(line=pd.NA)
-    )
-    known = b02["N_Num_Assure"].isin(a02.index)
-    out.append(
-        found(
-            "HORS_PREETABLI",
-            b02["line"][~known & b02["N_Num_Assure"].notna()],
-            record="B02",
-            field="N_Num_Assure",
+            value=np.array([f"{n:09d}" for n in missing]),
         )
     )
+    known = readable & _member(numbers, expected)
     out.append(
-        found(
-            "ENTRANT_DANS_PREETABLI",
-            b04["line"][b04["N_Num_Assure"].isin(a02.index)],
-            record="B04",
-            field="N_Num_Assure",
+        found_where(
+            "HORS_PREETABLI", readable & ~known, b02.line, record="B02", field="N_Num_Assure"
         )
     )
-    matched = b02[known].join(a02, on="N_Num_Assure", suffixes=("", "_pre"))
+    entrant = b04.valid("N_Num_Assure") & _member(b04.number("N_Num_Assure"), expected)
+    out.append(
+        found_where("ENTRANT_DANS_PREETABLI", entrant, b04.line, record="B04", field="N_Num_Assure")
+    )
+    at = by_number[np.searchsorted(expected, numbers[known])]  # préétabli row of each line
+    line = b02.line[known]
+
+    def roster_column(name: str) -> np.ndarray:
+        return roster.employees[name].to_numpy(np.int64)[at]
+
     for name in AF_FIELDS:
-        wrong = matched[name].ne(matched[f"{name}_pre"]).fillna(False)
+        wrong = b02.number(name)[known] != roster_column(name)
         out.append(
-            found(
+            found_where(
                 "PREETABLI_AF_DIFFERENTE",
-                matched["line"][wrong],
+                wrong,
+                line,
                 record="B02",
                 field=name,
-                expected=matched[f"{name}_pre"][wrong],
+                expected=roster_column(name),
             )
         )
-    over = (matched["N_AF_A_Reverser"] > matched["N_AF_Net_A_Payer_pre"]).fillna(False)
+    over = b02.number("N_AF_A_Reverser")[known] > roster_column("N_AF_Net_A_Payer")
     out.append(
-        found(
+        found_where(
             "AF_REVERSER_SUPERIEUR",
-            matched["line"][over],
+            over,
+            line,
             record="B02",
             field="N_AF_A_Reverser",
-            expected=matched["N_AF_Net_A_Payer_pre"][over],
+            expected=roster_column("N_AF_Net_A_Payer"),
         )
     )
-    children = matched["N_Enfants"].ne(matched["N_Enfants_pre"]).fillna(False)
+    children = b02.number("N_Enfants")[known] != roster_column("N_Enfants")
     out.append(
-        found(
+        found_where(
             "ENFANTS_DIFFERENT",
-            matched["line"][children],
+            children,
+            line,
             record="B02",
             field="N_Enfants",
-            expected=matched["N_Enfants_pre"][children],
+            expected=roster_column("N_Enfants"),
         )
     )
     return out
+
+
+def _member(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    """Per value: is it in `sorted_values`? (binary search: no hashing, no second sort)"""
+    if sorted_values.size == 0:
+        return np.zeros(values.shape, dtype=bool)
+    at = np.searchsorted(sorted_values, values).clip(max=sorted_values.size - 1)
+    return sorted_values[at] == values
 
 
 def _who(affiliate: int | None, period: str | None) -> str:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pandas as pd
 
-from schemas import RECORD_LENGTH, NoRuleInForce, ceiling_for, data_fields, field
+from schemas import RECORD_LENGTH, NoRuleInForce, ceiling_for, data_fields
 from transforms.keys import affiliate_key, affiliate_key_ok
-from transforms.parse import SPACE, ParsedFile
-from validators.anomaly import file_level, found
+from transforms.parse import SPACE, ParsedFile, type_code
+from validators.anomaly import Hits, file_level, found, found_where
 
 ORDER = {
     "declaration": ("B00", "B01", "B02", "B03", "B04", "B05", "B06"),
@@ -25,10 +24,10 @@ FILE_NAME = re.compile(r"^(?:DS|AFFEBDS)_(\d{7})_(\d{6})\.txt$", re.IGNORECASE)
 def file_kind(parsed: ParsedFile) -> str:
     """'preetabli' when the first line is an A record, else 'declaration'."""
     types = parsed.lines.record_types
-    return "preetabli" if len(types) and types[0].startswith("A") else "declaration"
+    return "preetabli" if len(types) and types[0].startswith(b"A") else "declaration"
 
 
-def check_lines(parsed: ParsedFile, kind: str) -> list[pd.DataFrame]:
+def check_lines(parsed: ParsedFile, kind: str) -> list[Hits]:
     """Byte-level checks on every line: BOM, length, characters, known record type, order."""
     lines = parsed.lines
     if lines.count == 0:
@@ -39,66 +38,75 @@ def check_lines(parsed: ParsedFile, kind: str) -> list[pd.DataFrame]:
     numbers = np.arange(1, lines.count + 1)
     wrong_length = lines.length != RECORD_LENGTH
     out.append(found("LONGUEUR_LIGNE", numbers[wrong_length], value=lines.length[wrong_length]))
-    bad_bytes = (lines.data < SPACE) | (lines.data > 126)
-    rows = np.flatnonzero(bad_bytes.any(axis=1))
-    out.append(found("CARACTERE_INTERDIT", rows + 1, value=bad_bytes[rows].argmax(axis=1) + 1))
+    if not lines.printable_only:
+        bad_bytes = (lines.data < SPACE) | (lines.data > 126)
+        rows = np.flatnonzero(bad_bytes.any(axis=1))
+        out.append(found("CARACTERE_INTERDIT", rows + 1, value=bad_bytes[rows].argmax(axis=1) + 1))
     out.extend(_check_order(parsed, ORDER[kind]))
     return out
 
 
-def _check_order(parsed: ParsedFile, order: tuple[str, ...]) -> list[pd.DataFrame]:
-    types = parsed.lines.record_types
+def _check_order(parsed: ParsedFile, order: tuple[str, ...]) -> list[Hits]:
+    types, codes = parsed.lines.record_types, parsed.lines.type_codes
     numbers = np.arange(1, len(types) + 1)
     rank = np.full(len(types), -1)
+    at = {}
     for position, record in enumerate(order):
-        rank[types == record] = position
+        at[record] = codes == type_code(record)
+        rank[at[record]] = position
     known = rank >= 0
-    out = [found("TYPE_ENREGISTREMENT", numbers[~known], value=types[~known])]
+    out = [found("TYPE_ENREGISTREMENT", numbers[~known], value=types[~known].astype("U3"))]
     ranks, known_numbers = rank[known], numbers[known]
     previous_max = np.maximum.accumulate(np.concatenate(([-1], ranks[:-1])))
-    misplaced = ranks < previous_max
-    expected = np.asarray(order)[previous_max[misplaced]]
-    out.append(
-        found(
-            "ORDRE_ENREGISTREMENTS",
-            known_numbers[misplaced],
-            value=types[known][misplaced],
-            expected=expected,
-        ).assign(record=types[known][misplaced])
-    )
+    misplaced = np.flatnonzero(ranks < previous_max)
+    for position in np.unique(ranks[misplaced]):  # one Hits per record, for its label
+        here = misplaced[ranks[misplaced] == position]
+        out.append(
+            found(
+                "ORDRE_ENREGISTREMENTS",
+                known_numbers[here],
+                record=order[position],
+                value=order[position],
+                expected=np.asarray(order)[previous_max[here]],
+            )
+        )
     for record in order:
-        at = numbers[types == record]
-        if at.size == 0 and record not in REPEATABLE:
+        where = numbers[at[record]]
+        if where.size == 0 and record not in REPEATABLE:
             out.append(file_level("ENREGISTREMENT_MANQUANT", record=record))
-        elif at.size > 1 and record not in REPEATABLE:
-            out.append(found("ENREGISTREMENT_REPETE", at[1:], record=record))
+        elif where.size > 1 and record not in REPEATABLE:
+            out.append(found("ENREGISTREMENT_REPETE", where[1:], record=record))
     return out
 
 
-def check_numeric_fields(parsed: ParsedFile, kind: str) -> list[pd.DataFrame]:
+def check_numeric_fields(parsed: ParsedFile, kind: str) -> list[Hits]:
     """N fields must be all digits. The one exception, the blank insured number of the empty
     B04, is judged in validators.lines."""
     out = []
     for record in ORDER[kind]:
-        table = parsed.tables[record]
+        block = parsed.block(record)
         for f in data_fields(record):
-            if not f.numeric or table.column(f.name).null_count == 0:
+            if not f.numeric or (record, f.name) == ("B04", "N_Num_Assure"):
                 continue
-            if (record, f.name) == ("B04", "N_Num_Assure"):
-                continue
-            bad = table.column("line").to_numpy()[table.column(f.name).is_null().to_numpy()]
-            out.append(found("CHAMP_NON_NUMERIQUE", bad, record=record, field=f.name))
+            out.append(
+                found_where(
+                    "CHAMP_NON_NUMERIQUE",
+                    ~block.valid(f.name),
+                    block.line,
+                    record=record,
+                    field=f.name,
+                )
+            )
     return out
 
 
 def header(parsed: ParsedFile, kind: str) -> tuple[int | None, str | None]:
     """Affiliate number and period from the A01/B01 header, None when unreadable."""
-    head = parsed.frame("A01" if kind == "preetabli" else "B01")
-    if head.empty:
+    head = parsed.block("A01" if kind == "preetabli" else "B01")
+    if len(head) == 0:
         return None, None
-    affiliate, period = head["N_Num_Affilie"].iloc[0], head["L_Periode"].iloc[0]
-    affiliate = None if pd.isna(affiliate) else int(affiliate)
-    period = None if pd.isna(period) else f"{int(period):06d}"
+    affiliate = int(head.number("N_Num_Affilie")[0]) if head.valid("N_Num_Affilie")[0] else None
+    period = f"{head.number('L_Periode')[0]:06d}" if head.valid("L_Periode")[0] else None
     return affiliate, period
 
 
@@ -108,47 +116,50 @@ def check_identity(
     *,
     file_name: str | None = None,
     account_affiliate: int | None = None,
-) -> list[pd.DataFrame]:
+) -> list[Hits]:
     """One affiliate and one period throughout, matching the name and the depositor."""
     affiliate, period = header(parsed, kind)
     first, header_record = ORDER[kind][0], ORDER[kind][1]
-    out = []
-    category = parsed.frame(first)["L_Cat"]
-    wrong = category != first[0] + "0"
-    out.append(
-        found(
+    category = first[0] + "0"
+    opening = parsed.block(first)
+    out = [
+        found_where(
             "CATEGORIE",
-            parsed.frame(first)["line"][wrong],
+            ~opening.equals("L_Cat", category),
+            opening.line,
             record=first,
             field="L_Cat",
-            expected=first[0] + "0",
+            expected=category,
         )
-    )
+    ]
     for record in ORDER[kind][1:]:
-        frame = parsed.frame(record)
+        block = parsed.block(record)
         if affiliate is not None:
-            bad = frame["N_Num_Affilie"].notna() & (frame["N_Num_Affilie"] != affiliate)
+            wrong = block.valid("N_Num_Affilie") & (block.number("N_Num_Affilie") != affiliate)
             out.append(
-                found(
+                found_where(
                     "AFFILIE_INCOHERENT",
-                    frame["line"][bad],
+                    wrong,
+                    block.line,
                     record=record,
                     field="N_Num_Affilie",
                     expected=f"{affiliate:07d}",
                 )
             )
         if period is not None:
-            bad = frame["L_Periode"].notna() & (frame["L_Periode"] != int(period))
+            wrong = block.valid("L_Periode") & (block.number("L_Periode") != int(period))
             out.append(
-                found(
+                found_where(
                     "PERIODE_INCOHERENTE",
-                    frame["line"][bad],
+                    wrong,
+                    block.line,
                     record=record,
                     field="L_Periode",
                     expected=period,
                 )
             )
-    line = int(parsed.frame(header_record)["line"].iloc[0]) if affiliate or period else None
+    heading = parsed.block(header_record)
+    line = int(heading.line[0]) if len(heading) else None
     if period is not None:
         if not (1 <= int(period[4:]) <= 12 and period >= "195901"):
             out.append(
@@ -187,8 +198,12 @@ def check_identity(
 
 
 def _check_name(
-    file_name: str | None, affiliate: int | None, period: str | None, record: str, line: int | None
-) -> list[pd.DataFrame]:
+    file_name: str | None,
+    affiliate: int | None,
+    period: str | None,
+    record: str,
+    line: int | None,
+) -> list[Hits]:
     match = FILE_NAME.match(file_name or "")
     if not match or affiliate is None or period is None:
         return []
@@ -205,10 +220,3 @@ def _check_name(
             expected=f"{named_affiliate}/{named_period}",
         )
     ]
-
-
-def blank_field(parsed: ParsedFile, record: str, name: str) -> np.ndarray:
-    """Per line of `record`: is the field all spaces in the raw bytes?"""
-    f = field(record, name)
-    rows = parsed.tables[record].column("line").to_numpy() - 1
-    return (parsed.lines.data[rows, f.start : f.stop] == SPACE).all(axis=1)

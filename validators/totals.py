@@ -7,11 +7,10 @@ a sum that needs more digits than its field is reported, never truncated.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from schemas import field
-from transforms.parse import ParsedFile
-from validators.anomaly import found
+from transforms.parse import Block, ParsedFile
+from validators.anomaly import Hits, found
 
 COUNT = "count"
 # total record -> (detail record, {total field: detail field or COUNT})
@@ -65,48 +64,53 @@ GRAND_TOTAL = (
 )
 
 
-def exact_sum(values: pd.Series) -> int:
-    """Sum of the non-null values as a Python int, exact whatever the size."""
-    array = values.dropna().to_numpy(dtype=np.int64)
-    if array.size == 0:
+def exact_sum(values: np.ndarray) -> int:
+    """Sum as a Python int, exact whatever the size (int64 sums wrap silently)."""
+    if values.size == 0:
         return 0
-    if int(np.abs(array).max()) * array.size < 2**63:
-        return int(array.sum())
-    return sum(int(v) for v in array)  # only for absurd files: exactness beats speed here
+    if int(np.abs(values).max()) * values.size < 2**63:
+        return int(values.sum())
+    return sum(int(v) for v in values)  # only for absurd files: exactness beats speed here
 
 
-def _compare(total: pd.DataFrame, record: str, name: str, expected: int) -> pd.DataFrame:
-    """Anomaly rows for one total field of the (single) total line."""
-    if total.empty:
-        return found("TOTAL_INCORRECT", [])
-    row = total.iloc[0]
-    if expected >= 10 ** field(record, name).length:
-        return found(
-            "TOTAL_DEPASSEMENT", [row["line"]], record=record, field=name, expected=expected
-        )
-    if pd.isna(row[name]) or int(row[name]) == expected:
-        return found("TOTAL_INCORRECT", [])
-    return found("TOTAL_INCORRECT", [row["line"]], record=record, field=name, expected=expected)
+def _compare(total: Block, name: str, expected: int) -> list[Hits]:
+    """Anomalies for one total field of the (single) total line."""
+    if len(total) == 0:
+        return []
+    line = total.line[:1]
+    if expected >= 10 ** field(total.record, name).length:
+        return [
+            found("TOTAL_DEPASSEMENT", line, record=total.record, field=name, expected=expected)
+        ]
+    if not total.valid(name)[0] or int(total.number(name)[0]) == expected:
+        return []
+    return [found("TOTAL_INCORRECT", line, record=total.record, field=name, expected=expected)]
 
 
-def check_block_totals(parsed: ParsedFile, record: str, detail: pd.DataFrame) -> list[pd.DataFrame]:
-    """One total record against the sums over its detail lines."""
-    _, fields = SUMS[record]
-    total = parsed.frame(record)
-    return [
-        _compare(total, record, name, len(detail) if source == COUNT else exact_sum(detail[source]))
-        for name, source in fields.items()
-    ]
+def check_block_totals(
+    parsed: ParsedFile, record: str, keep: np.ndarray | None = None
+) -> list[Hits]:
+    """One total record against the sums over its detail lines (`keep`: which ones count)."""
+    detail_record, fields = SUMS[record]
+    detail = parsed.block(detail_record)
+    keep = np.ones(len(detail), dtype=bool) if keep is None else keep
+    out = []
+    for name, source in fields.items():
+        if source == COUNT:
+            expected = int(keep.sum())
+        else:
+            expected = exact_sum(detail.number(source)[keep & detail.valid(source)])
+        out += _compare(parsed.block(record), name, expected)
+    return out
 
 
-def check_grand_total(parsed: ParsedFile) -> list[pd.DataFrame]:
+def check_grand_total(parsed: ParsedFile) -> list[Hits]:
     """B06 = B03 + B05, field by field, on the values as declared."""
-    b03, b05, b06 = parsed.frame("B03"), parsed.frame("B05"), parsed.frame("B06")
-    if b03.empty or b05.empty:
+    b03, b05, b06 = parsed.block("B03"), parsed.block("B05"), parsed.block("B06")
+    if not len(b03) or not len(b05):
         return []
     out = []
     for name in GRAND_TOTAL:
-        if pd.isna(b03[name].iloc[0]) or pd.isna(b05[name].iloc[0]):
-            continue
-        out.append(_compare(b06, "B06", name, int(b03[name].iloc[0]) + int(b05[name].iloc[0])))
+        if b03.valid(name)[0] and b05.valid(name)[0]:
+            out += _compare(b06, name, int(b03.number(name)[0]) + int(b05.number(name)[0]))
     return out

@@ -1,0 +1,300 @@
+"""`make bench`: throughput and memory on one generated deadline-day batch, one JSON line.
+
+The batch: 40 employers × 25,000 employees (1,000,000 B02 lines), written once. Each phase runs
+in its own process so that peak RSS (ru_maxrss) belongs to that phase alone:
+  pipeline  parse + validate (against the préétabli) + contributions, pinned to one core
+  baseline  the same checks and contributions done naively with pandas.read_fwf (on a subset)
+  load      COPY of the priced lines into PostgreSQL, in the store's real transaction
+  process   `cnss-edi process` end to end on the 40 declarations (préétablis loaded beforehand)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EMPLOYERS, EMPLOYEES, FIRST_AFFILIATE, PERIOD = 40, 25_000, 1234567, "202610"
+BASELINE_FILES = 4  # read_fwf is slow: its rate is measured on a subset
+TARGETS = {"lines_per_s": 1_000_000, "ratio": 20, "load_rows_per_s": 500_000, "process_s": 10}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _declarations(folder: Path) -> list[Path]:
+    return sorted(folder.glob("DS_*.txt"))
+
+
+def phase_pipeline(folder: Path) -> dict:
+    from cnss_edi.process import price
+    from transforms.parse import parse
+    from validators.declaration import validate
+    from validators.preetabli import Roster
+
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # the target is per core
+    rosters = {
+        p.name.replace("DS_", "AFFEBDS_"): Roster.from_parsed(
+            parse((p.parent / p.name.replace("DS_", "AFFEBDS_")).read_bytes())
+        )
+        for p in _declarations(folder)
+    }
+    lines = 0
+    started = time.perf_counter()
+    for path in _declarations(folder):
+        raw = path.read_bytes()
+        parsed = parse(raw)
+        validation = validate(
+            parsed, file_name=path.name, preetabli=rosters[path.name.replace("DS_", "AFFEBDS_")]
+        )
+        assert validation.status == "accepted", path
+        price(parsed, validation.period)
+        lines += parsed.lines.count
+    seconds = time.perf_counter() - started
+    return {
+        "lines": lines,
+        "seconds": round(seconds, 3),
+        "lines_per_s": round(lines / seconds),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+    }
+
+
+def phase_baseline(folder: Path) -> dict:
+    """What a first attempt looks like: read_fwf once per record type, pandas checks."""
+    import pandas as pd
+
+    from schemas import ceiling_for, data_fields, rates_for, situations
+
+    def read(path: Path, record: str) -> pd.DataFrame:
+        fields = data_fields(record)
+        frame = pd.read_fwf(
+            path,
+            colspecs=[(0, 3)] + [(f.start, f.stop) for f in fields],
+            names=["type"] + [f.name for f in fields],
+            dtype=str,
+            header=None,
+            delimiter="\n",
+        )
+        frame = frame[frame["type"] == record]
+        for f in fields:
+            if f.numeric:
+                frame[f.name] = pd.to_numeric(frame[f.name], errors="coerce")
+        return frame
+
+    ranks = {code: s.rank for code, s in situations().items()}
+    lines = 0
+    started = time.perf_counter()
+    for path in _declarations(folder)[:BASELINE_FILES]:
+        b02, b03, b04 = read(path, "B02"), read(path, "B03"), read(path, "B04")
+        b05, b06 = read(path, "B05"), read(path, "B06")
+        ceiling = ceiling_for(PERIOD)
+        problems = int((b02["N_Jours_Declares"] > 26).sum())
+        problems += int((b02["N_Salaire_Plaf"] != b02["N_Salaire_Reel"].clip(upper=ceiling)).sum())
+        rank = b02["L_Situation"].fillna("").str.strip().map(ranks)
+        control = (
+            b02["N_Num_Assure"]
+            + b02["N_AF_A_Reverser"]
+            + b02["N_Jours_Declares"]
+            + b02["N_Salaire_Reel"]
+            + b02["N_Salaire_Plaf"]
+            + rank
+        )
+        problems += int((control != b02["S_Ctr"]).sum())
+        problems += int(b02["N_Num_Assure"].duplicated().sum())
+        problems += int(b03["N_T_Salaire_Reel"].iloc[0] != b02["N_Salaire_Reel"].sum())
+        problems += int(b05["N_T_Salaire_Reel"].iloc[0] != b04["N_Sal_Reel"].sum())
+        problems += int(b06["N_T_Ctr"].iloc[0] != b03["N_T_Ctr"].iloc[0] + b05["N_T_Ctr"].iloc[0])
+        for rate in rates_for(PERIOD):
+            base = b02["N_Salaire_Reel" if rate.base == "gross" else "N_Salaire_Plaf"]
+            (base * rate.rate_millionths / 1_000_000).round().sum()
+        assert problems == 0, path
+        lines += sum(1 for _ in path.open("rb"))
+    seconds = time.perf_counter() - started
+    return {"lines": lines, "seconds": round(seconds, 3), "lines_per_s": round(lines / seconds)}
+
+
+def phase_load(folder: Path, dsn: str) -> dict:
+    from cnss_edi.process import price
+    from cnss_edi.store import Store
+    from transforms.parse import parse
+    from validators.declaration import validate
+
+    store = Store.open(dsn)
+    rows, seconds = 0, 0.0
+    for number, path in enumerate(_declarations(folder), start=1):
+        parsed = parse(path.read_bytes())
+        validation = validate(parsed)
+        table, summary = price(parsed, validation.period)
+        started = time.perf_counter()
+        with store.transaction() as cursor:
+            file_id = store.insert_file(
+                cursor,
+                file_name=path.name,
+                sha256=f"{number:064x}",
+                size_bytes=0,
+                kind="declaration",
+                status="accepted",
+                received_at="2026-11-10T00:00:00Z",
+                source_path=str(path),
+            )
+            store.insert_declaration(
+                cursor,
+                file_id=file_id,
+                affiliate=validation.affiliate,
+                period=validation.period,
+                employees=validation.employees,
+                entrants=validation.entrants,
+                lines=table,
+                summary=summary,
+            )
+        seconds += time.perf_counter() - started
+        rows += table.num_rows
+    store.close()
+    return {"rows": rows, "seconds": round(seconds, 3), "rows_per_s": round(rows / seconds)}
+
+
+def _run_phase(name: str, *arguments: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "cnss_edi.bench", "--phase", name, *arguments],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def _cli(*arguments: str) -> float:
+    cli = Path(sys.executable).parent / "cnss-edi"
+    started = time.perf_counter()
+    subprocess.run([str(cli), *arguments], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def run_all(work: Path) -> dict:
+    from psycopg2.extensions import make_dsn
+
+    from cnss_edi.postgres import LocalPostgres
+
+    batch = work / "batch"
+    generation = _cli(
+        "sample",
+        "--affiliate",
+        str(FIRST_AFFILIATE),
+        "--period",
+        PERIOD,
+        "--employees",
+        str(EMPLOYEES),
+        "--employers",
+        str(EMPLOYERS),
+        "--out",
+        str(batch),
+    )
+    largest_mb = max(p.stat().st_size for p in batch.iterdir()) / 2**20
+    pipeline = _run_phase("pipeline", str(batch))
+    baseline = _run_phase("baseline", str(batch))
+    work.chmod(0o755)  # as root, the postgres account must reach the cluster's folder
+    with LocalPostgres(work / "pg") as server:
+        load = _run_phase("load", str(batch), server.url())
+        _cli_sql(server.url(), "CREATE DATABASE bench_process")
+        dsn = make_dsn(server.url(), dbname="bench_process")
+        preetablis, declarations = work / "preetablis", work / "inbox"
+        preetablis.mkdir()
+        declarations.mkdir()
+        for path in batch.iterdir():
+            target = preetablis if path.name.startswith("AFFEBDS") else declarations
+            shutil.copy(path, target)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        preetabli_s = _cli(
+            "process",
+            "--inbox",
+            str(preetablis),
+            "--outbox",
+            str(work / "outbox"),
+            "--database-url",
+            dsn,
+        )
+        process_s = _cli(
+            "process",
+            "--inbox",
+            str(declarations),
+            "--outbox",
+            str(work / "outbox"),
+            "--database-url",
+            dsn,
+        )
+        process_rss = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        acknowledgements = len(list((work / "outbox").glob("DS_*.xml")))
+    rss_limit = 3 * largest_mb + 300
+    return {
+        "batch": {
+            "employers": EMPLOYERS,
+            "employees": EMPLOYERS * EMPLOYEES,
+            "largest_file_mb": round(largest_mb, 2),
+            "generation_s": round(generation, 2),
+        },
+        "pipeline_lines_per_s": pipeline["lines_per_s"],
+        "pipeline": pipeline,
+        "baseline_read_fwf_lines_per_s": baseline["lines_per_s"],
+        "baseline": baseline,
+        "speedup_vs_baseline": round(pipeline["lines_per_s"] / baseline["lines_per_s"], 1),
+        "peak_rss_mb": pipeline["peak_rss_mb"],
+        "peak_rss_limit_mb": round(rss_limit, 1),
+        "load_rows_per_s": load["rows_per_s"],
+        "load": load,
+        "process_end_to_end_s": round(process_s, 2),
+        "process_peak_rss_mb": round(process_rss / 1024, 1),
+        "process_acknowledgements": acknowledgements,
+        "preetablis_beforehand_s": round(preetabli_s, 2),
+        "targets_met": {
+            "lines_per_s": pipeline["lines_per_s"] >= TARGETS["lines_per_s"],
+            "speedup": pipeline["lines_per_s"] >= TARGETS["ratio"] * baseline["lines_per_s"],
+            "peak_rss": pipeline["peak_rss_mb"] <= rss_limit,
+            "load_rows_per_s": load["rows_per_s"] >= TARGETS["load_rows_per_s"],
+            "process_s": process_s < TARGETS["process_s"],
+        },
+    }
+
+
+def _cli_sql(dsn: str, statement: str) -> None:
+    import psycopg2
+
+    connection = psycopg2.connect(dsn)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(statement)
+    connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--phase", choices=["pipeline", "baseline", "load"], help=argparse.SUPPRESS)
+    parser.add_argument("arguments", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--keep", action="store_true", help="keep the generated batch")
+    args = parser.parse_args()
+    if args.phase == "pipeline":
+        print(json.dumps(phase_pipeline(Path(args.arguments[0]))))
+    elif args.phase == "baseline":
+        print(json.dumps(phase_baseline(Path(args.arguments[0]))))
+    elif args.phase == "load":
+        print(json.dumps(phase_load(Path(args.arguments[0]), args.arguments[1])))
+    else:
+        work = Path(tempfile.mkdtemp(prefix="cnss-edi-bench-"))
+        try:
+            print(json.dumps(run_all(work)))
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
