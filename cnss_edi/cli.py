@@ -138,19 +138,25 @@ def cmd_process(args: argparse.Namespace) -> int:
     outbox = Path(args.outbox)
     archive = Path(args.archive) if args.archive else inbox.resolve().parent / "archive"
     store = Store.open(_database_url(args.database_url))
+    unreadable: list[Path] = []
     try:
         outcomes = process_inbox(
             Locations(inbox.resolve(), outbox.resolve(), archive.resolve()),
             store=store,
             min_age_seconds=args.min_age,
             progress=_progress("files processed"),
+            unreadable=unreadable,
         )
     finally:
         store.close()
+    for path in unreadable:
+        print(f"cnss-edi process: {path}: cannot be read, left in the inbox", file=sys.stderr)
     if args.json:
         print(json.dumps(report.process_json(outcomes, outbox)))
     else:
         print(report.process_text(outcomes, inbox, outbox, archive))
+    if unreadable:
+        return FAILURE
     return REJECTED if any(o.status == "rejected" for o in outcomes) else OK
 
 

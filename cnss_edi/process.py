@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psycopg2.errors
 import pyarrow as pa
 
 from cnss_edi.acknowledgement import AckContent, Original, render, write_atomically
@@ -71,8 +72,17 @@ def account_of(path: Path, inbox: Path) -> int | None:
     return None
 
 
-def process_file(path: Path, *, store: Store, locations: Locations) -> FileOutcome:
-    """Take one complete file from the inbox to its terminal state."""
+def process_file(path: Path, *, store: Store, locations: Locations) -> FileOutcome | None:
+    """Take one complete file from the inbox to its terminal state.
+
+    Returns None when another worker has the file (it is locked, or already gone)."""
+    with store.path_lock(str(path.resolve())) as mine:
+        if not mine or not path.exists():
+            return None
+        return _process_locked(path, store=store, locations=locations)
+
+
+def _process_locked(path: Path, *, store: Store, locations: Locations) -> FileOutcome:
     raw = path.read_bytes()
     sha256 = hashlib.sha256(raw).hexdigest()
     received_at = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
@@ -99,7 +109,15 @@ def process_file(path: Path, *, store: Store, locations: Locations) -> FileOutco
     if kind == "declaration" and affiliate is not None and period is not None:
         roster = store.roster(affiliate, period)
     validation = validate(parsed, file_name=path.name, preetabli=roster, account_affiliate=account)
-    outcome = _store_outcome(path, parsed, validation, common, store=store, locations=locations)
+    try:
+        outcome = _store_outcome(path, parsed, validation, common, store=store, locations=locations)
+    except psycopg2.errors.UniqueViolation:
+        # Another worker stored the same content between our lookup and our insert (our
+        # transaction was rolled back): its row is the file's one terminal state.
+        first = store.files_with_sha(sha256)[0]
+        if not first.finished:
+            finish(store, first)
+        return _resumed(first)
     log.info(
         "file %s (%s): %s, %d anomalies",
         outcome.file_id,
@@ -398,14 +416,30 @@ def process_inbox(
     store: Store,
     min_age_seconds: float = 0,
     progress: Callable[[int, int], None] | None = None,
+    unreadable: list[Path] | None = None,
 ) -> list[FileOutcome]:
-    """Finish what an interrupted run left, then process every complete file."""
+    """Finish what an interrupted run left, then process every complete file.
+
+    A file that cannot be read is left in the inbox and appended to `unreadable`."""
     for row in store.unfinished_files():
         finish(store, row)
     files = complete_files(locations.inbox, min_age_seconds=min_age_seconds)
     outcomes = []
     for done, path in enumerate(files, start=1):
-        outcomes.append(process_file(path, store=store, locations=locations))
+        try:
+            outcome = process_file(path, store=store, locations=locations)
+        except FileNotFoundError:
+            outcome = None
+        except (PermissionError, IsADirectoryError) as error:
+            # Left in place, to be retried: the drop box's permissions need fixing.
+            log.warning("%s cannot be read: %s", path.name, error.strerror)
+            if unreadable is not None:
+                unreadable.append(path)
+            continue
+        if outcome is None:
+            log.info("%s was taken by another run", path.name)
+        else:
+            outcomes.append(outcome)
         if progress:
             progress(done, len(files))
     return outcomes

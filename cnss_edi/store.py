@@ -80,6 +80,20 @@ class Store:
         with self.connection, self.connection.cursor() as cursor:
             yield cursor
 
+    @contextmanager
+    def path_lock(self, path: str) -> Iterator[bool]:
+        """Hold a session advisory lock on a file path; yields False if another worker holds
+        it. A crashed worker's session ends, and its locks with it."""
+        with self.transaction() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (path,))
+            acquired = cursor.fetchone()[0]
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with self.transaction() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (path,))
+
     # -- reading ---------------------------------------------------------------------------
 
     def files_with_sha(self, sha256: str) -> list[FileRow]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,31 @@ def test_crash_inside_the_transaction_leaves_nothing(store, places, monkeypatch)
 
     assert [o.status for o in outcomes] == ["accepted", "accepted"]
     assert query(store, "SELECT count(*) FROM declaration_line") == [(8 + 0,)]
+
+
+def test_two_workers_on_one_inbox_process_each_file_once(pg_conn_dsn, places):
+    write_samples(places.inbox, affiliate=1234567, period="202610", employees=300, employers=3)
+    stores = [Store.open(pg_conn_dsn) for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(lambda s: process_inbox(places, store=s), stores))
+
+    names = sorted(o.file_name for run in runs for o in run)
+    assert len(names) == 6
+    assert all(o.status == "accepted" for run in runs for o in run)
+    rows = query(stores[0], "SELECT status, count(*) FROM edi_file GROUP BY status")
+    assert rows == [("accepted", 6)]
+    assert len(acknowledgements(places.outbox)) == 6
+    assert query(stores[0], "SELECT count(*) FROM declaration") == [(3,)]
+    for store in stores:
+        store.close()
+
+
+def test_folder_named_like_a_file_is_ignored(store, places):
+    write_samples(places.inbox, affiliate=1234567, period="202610", employees=5)
+    (places.inbox / "folder.txt").mkdir()  # a name that looks like a file but cannot be read
+    unreadable: list[Path] = []
+
+    outcomes = process_inbox(places, store=store, unreadable=unreadable)
+
+    assert [o.status for o in outcomes] == ["accepted", "accepted"]
+    assert unreadable == []  # not a file: never a candidate

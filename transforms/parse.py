@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas import RECORD_LENGTH, Field, data_fields, record_layouts
+from schemas import RECORD_LENGTH, Field, arrow_schema, data_fields, record_layouts
 
 SPACE, LF, CR, ZERO = 0x20, 0x0A, 0x0D, 0x30
 BOM = b"\xef\xbb\xbf"
@@ -238,14 +238,6 @@ def _decode_numbers(data: np.ndarray, fields: list[Field]) -> dict:
         decoded[f.name] = (np.where(valid, values, 0), valid)
         position += f.length
     return decoded
-
-
-def arrow_schema(record: str) -> pa.Schema:
-    """Arrow schema of a record's table: the line number, then its data fields."""
-    columns = [pa.field("line", pa.int64(), nullable=False)]
-    for f in data_fields(record):
-        columns.append(pa.field(f.name, pa.int64() if f.numeric else pa.string()))
-    return pa.schema(columns)
 
 
 class ParsedFile:
