@@ -35,7 +35,7 @@ def _declarations(folder: Path) -> list[Path]:
 
 
 def phase_pipeline(folder: Path) -> dict:
-    from cnss_edi.process import price
+    from cnss_edi.process import contributions
     from transforms.parse import parse
     from validators.declaration import validate
     from validators.preetabli import Roster
@@ -56,7 +56,7 @@ def phase_pipeline(folder: Path) -> dict:
             parsed, file_name=path.name, preetabli=rosters[path.name.replace("DS_", "AFFEBDS_")]
         )
         assert validation.status == "accepted", path
-        price(parsed, validation.period)
+        contributions(parsed, validation.period)
         lines += parsed.lines.count
     seconds = time.perf_counter() - started
     return {

@@ -105,7 +105,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_contributions(args: argparse.Namespace) -> int:
-    from cnss_edi.process import price
+    from cnss_edi.process import contributions
 
     worst = OK
     for name in args.files:
@@ -120,7 +120,7 @@ def cmd_contributions(args: argparse.Namespace) -> int:
             else:
                 print(report.validation_text(name, validation))
             continue
-        _, summary = price(parsed, validation.period)
+        _, summary = contributions(parsed, validation.period)
         if args.json:
             print(json.dumps(report.contributions_json(name, validation, summary)))
         else:

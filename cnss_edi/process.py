@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import psycopg2.errors
 import pyarrow as pa
 
@@ -326,13 +327,20 @@ def _resumed(row: FileRow) -> FileOutcome:
     )
 
 
+def contributions(parsed: ParsedFile, period: str) -> tuple[pd.DataFrame, ContributionSummary]:
+    """Per-employee amounts (B02 lines, then real entrants) and the declaration's totals."""
+    b02, b04 = parsed.block("B02"), parsed.block("B04")
+    rates = rates_for(period)
+    salaries = declared_salaries(b02, b04, ~empty_entrants(parsed))
+    amounts = per_employee(salaries, rates)
+    return pd.concat([salaries, amounts], axis=1), summarise(salaries, amounts, rates)
+
+
 def price(parsed: ParsedFile, period: str) -> tuple[pa.Table, ContributionSummary]:
-    """Contributions of an accepted declaration: its lines ready to load, and the totals."""
+    """An accepted declaration's lines ready to load (with their contributions), and totals."""
     b02, b04 = parsed.block("B02"), parsed.block("B04")
     entrants = ~empty_entrants(parsed)
-    rates = rates_for(period)
-    salaries = declared_salaries(b02, b04, entrants)
-    amounts = per_employee(salaries, rates)
+    amounts, summary = contributions(parsed, period)
     n04 = int(entrants.sum())
 
     def numbers(b02_field: str, b04_field: str | None = None) -> pa.Array:
@@ -350,11 +358,11 @@ def price(parsed: ParsedFile, period: str) -> tuple[pa.Table, ContributionSummar
 
     lines = pa.table(
         {
-            "line_no": pa.array(salaries["line"].to_numpy()),
+            "line_no": pa.array(amounts["line"].to_numpy()),
             "block": pa.DictionaryArray.from_arrays(
                 pa.array(np.repeat(np.int8([0, 1]), [len(b02), n04])), ["B02", "B04"]
             ).cast(pa.string()),
-            "insured_number": pa.array(salaries["insured_number"].to_numpy()),
+            "insured_number": pa.array(amounts["insured_number"].to_numpy()),
             "full_name": texts(b02.strings("L_Nom_Prenom"), "L_Nom_Prenom"),
             "cin": texts(pa.nulls(len(b02), pa.string()), "L_Num_CIN"),
             "children": numbers("N_Enfants"),
@@ -363,15 +371,15 @@ def price(parsed: ParsedFile, period: str) -> tuple[pa.Table, ContributionSummar
             "af_net": numbers("N_AF_Net_A_Payer"),
             "af_to_reverse": numbers("N_AF_A_Reverser"),
             "days": numbers("N_Jours_Declares", "N_Nbr_Jours"),
-            "gross_salary": pa.array(salaries["gross"].to_numpy()),
-            "capped_salary": pa.array(salaries["capped"].to_numpy()),
+            "gross_salary": pa.array(amounts["gross"].to_numpy()),
+            "capped_salary": pa.array(amounts["capped"].to_numpy()),
             "situation": texts(b02.strings("L_Situation"), None),
             "control_sum": numbers("S_Ctr", "S_Ctr"),
             "employer_contribution": pa.array(amounts["employer"].to_numpy()),
             "employee_contribution": pa.array(amounts["employee"].to_numpy()),
         }
     )
-    return lines, summarise(salaries, amounts, rates)
+    return lines, summary
 
 
 def preetabli_lines(parsed: ParsedFile) -> pa.Table:

@@ -272,4 +272,6 @@ class Store:
         pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
         buffer.seek(0)
         columns = ", ".join(rows.column_names)
-        cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
+        cursor.copy_expert(
+            f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer, size=1 << 20
+        )

@@ -61,8 +61,13 @@ CREATE TABLE IF NOT EXISTS declaration (
 CREATE UNIQUE INDEX IF NOT EXISTS declaration_current ON declaration (affiliate, period)
     WHERE superseded_by IS NULL;
 
+-- The line tables carry no foreign key and no primary key on purpose: a per-row RI trigger
+-- and a b-tree made COPY two to five times slower (measured: 72k and 185k vs 320k rows/s).
+-- A line's identity (declaration, line_no) is unique by construction: the loader writes a
+-- declaration and all its lines in one transaction, once. BRIN indexes (tiny, cheap to keep
+-- up because ids only grow) serve the per-declaration reads of the reconciliation.
 CREATE TABLE IF NOT EXISTS declaration_line (
-    declaration_id        BIGINT   NOT NULL REFERENCES declaration (id),
+    declaration_id        BIGINT   NOT NULL,
     line_no               INTEGER  NOT NULL,
     block                 CHAR(3)  NOT NULL CHECK (block IN ('B02', 'B04')),
     insured_number        BIGINT   NOT NULL,
@@ -79,9 +84,10 @@ CREATE TABLE IF NOT EXISTS declaration_line (
     situation             TEXT     NOT NULL,
     control_sum           BIGINT   NOT NULL,
     employer_contribution BIGINT   NOT NULL,
-    employee_contribution BIGINT   NOT NULL,
-    PRIMARY KEY (declaration_id, line_no)
+    employee_contribution BIGINT   NOT NULL
 );
+CREATE INDEX IF NOT EXISTS declaration_line_declaration ON declaration_line
+    USING brin (declaration_id);
 
 CREATE TABLE IF NOT EXISTS contribution (
     declaration_id BIGINT NOT NULL REFERENCES declaration (id),
@@ -103,13 +109,13 @@ CREATE TABLE IF NOT EXISTS preetabli (
 CREATE INDEX IF NOT EXISTS preetabli_period ON preetabli (affiliate, period, id);
 
 CREATE TABLE IF NOT EXISTS preetabli_line (
-    preetabli_id   BIGINT   NOT NULL REFERENCES preetabli (id),
+    preetabli_id   BIGINT   NOT NULL,
     line_no        INTEGER  NOT NULL,
     insured_number BIGINT   NOT NULL,
     full_name      TEXT     NOT NULL,
     children       SMALLINT NOT NULL,
     af_to_pay      BIGINT   NOT NULL,
     af_to_deduct   BIGINT   NOT NULL,
-    af_net         BIGINT   NOT NULL,
-    PRIMARY KEY (preetabli_id, line_no)
+    af_net         BIGINT   NOT NULL
 );
+CREATE INDEX IF NOT EXISTS preetabli_line_preetabli ON preetabli_line USING brin (preetabli_id);

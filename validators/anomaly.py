@@ -61,6 +61,7 @@ RULES: dict[str, tuple[str, str]] = {
         BLOCKING,
         "Période {value} différente de celle de l'en-tête ({expected}).",
     ),
+    "DATE_INVALIDE": (BLOCKING, "Date {value} invalide dans {field} : format attendu AAAAMMJJ."),
     "PERIODE_INVALIDE": (BLOCKING, "Période {value} invalide : format attendu AAAAMM."),
     "PERIODE_HORS_BAREME": (
         BLOCKING,

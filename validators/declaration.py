@@ -51,6 +51,7 @@ def validate(
     hits += structure.check_identity(
         parsed, kind, file_name=file_name, account_affiliate=account_affiliate
     )
+    hits += structure.check_dates(parsed, kind)
     hits += lines.check_characters(parsed, kind)
     entrants = 0
     if kind == "preetabli":

@@ -31,7 +31,8 @@ class Roster:
         transfer = None
         if len(a00) and a00.valid("N_Identif_Transfert")[0]:
             transfer = int(a00.number("N_Identif_Transfert")[0])
-        employees = pd.DataFrame({name: a02.number(name) for name in ROSTER_COLUMNS})
+        readable = a02.valid("N_Num_Assure")  # an unreadable number is nobody's
+        employees = pd.DataFrame({name: a02.number(name)[readable] for name in ROSTER_COLUMNS})
         return cls(affiliate, period, transfer, employees)
 
 
@@ -49,7 +50,9 @@ def check_against_preetabli(declaration: ParsedFile, roster: Roster) -> list[Hit
     out = []
     b00 = declaration.block("B00")
     if roster.transfer_id is not None:
-        wrong = b00.number("N_Identif_Transfert") != roster.transfer_id
+        wrong = b00.valid("N_Identif_Transfert") & (
+            b00.number("N_Identif_Transfert") != roster.transfer_id
+        )
         out.append(
             found_where(
                 "PREETABLI_TRANSFERT",
@@ -91,7 +94,8 @@ def check_against_preetabli(declaration: ParsedFile, roster: Roster) -> list[Hit
         return roster.employees[name].to_numpy(np.int64)[at]
 
     for name in AF_FIELDS:
-        wrong = b02.number(name)[known] != roster_column(name)
+        # An unreadable field (read as 0) is CHAMP_NON_NUMERIQUE already, not a difference.
+        wrong = b02.valid(name)[known] & (b02.number(name)[known] != roster_column(name))
         out.append(
             found_where(
                 "PREETABLI_AF_DIFFERENTE",
@@ -113,7 +117,9 @@ def check_against_preetabli(declaration: ParsedFile, roster: Roster) -> list[Hit
             expected=roster_column("N_AF_Net_A_Payer"),
         )
     )
-    children = b02.number("N_Enfants")[known] != roster_column("N_Enfants")
+    children = b02.valid("N_Enfants")[known] & (
+        b02.number("N_Enfants")[known] != roster_column("N_Enfants")
+    )
     out.append(
         found_where(
             "ENFANTS_DIFFERENT",

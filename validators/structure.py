@@ -3,6 +3,7 @@ and one period throughout, the file name and the depositor's account."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import numpy as np
@@ -87,6 +88,8 @@ def check_numeric_fields(parsed: ParsedFile, kind: str) -> list[Hits]:
         block = parsed.block(record)
         for f in data_fields(record):
             if not f.numeric or (record, f.name) == ("B04", "N_Num_Assure"):
+                continue
+            if block.valid(f.name).all():
                 continue
             out.append(
                 found_where(
@@ -194,6 +197,22 @@ def check_identity(
                 line=line,
             )
         )
+    return out
+
+
+def check_dates(parsed: ParsedFile, kind: str) -> list[Hits]:
+    """The header's dates (D_ fields, YYYYMMDD) must be real calendar dates."""
+    record = ORDER[kind][1]
+    head = parsed.block(record)
+    out = []
+    for f in data_fields(record):
+        if not f.name.startswith("D_") or not len(head) or not head.valid(f.name)[0]:
+            continue
+        text = f"{head.number(f.name)[0]:08d}"
+        try:
+            dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            out.append(found("DATE_INVALIDE", head.line[:1], record=record, field=f.name))
     return out
 
 

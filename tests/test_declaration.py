@@ -1,0 +1,149 @@
+"""validators.declaration: validate() end to end on the sample and its variants."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import test_lines, test_preetabli, test_structure, test_totals
+from tests.edi import (
+    AFFILIATE,
+    EMPLOYEES,
+    ENTRANTS,
+    PERIOD,
+    declaration,
+    delete_line,
+    line_numbers,
+    lines_of,
+    preetabli,
+    roster,
+    run,
+    sample,
+    set_field,
+)
+from transforms.parse import parse
+from validators.anomaly import RULES
+from validators.declaration import validate
+
+DEC, PRE = declaration(), preetabli()
+
+
+def test_every_rule_is_exercised():
+    cases = test_structure.CASES + test_lines.CASES + test_totals.CASES + test_preetabli.CASES
+    # Each code has at least one table row (TOTAL_DEPASSEMENT on B03 also has its own test).
+    assert set(RULES) == {case.code for case in cases}
+    ids = [case.id for case in cases]
+    assert len(ids) == len(set(ids))
+
+
+def test_sample_is_accepted_without_any_anomaly():
+    result = validate(parse(DEC))
+    assert result.status == "accepted"
+    assert result.findings.anomalies == ()
+    assert (result.findings.total, result.findings.blocking_total) == (0, 0)
+    assert (result.kind, result.affiliate, result.period) == ("declaration", AFFILIATE, PERIOD)
+    assert (result.employees, result.entrants) == (EMPLOYEES, ENTRANTS)
+
+
+def test_sample_is_accepted_against_its_preetabli_name_and_account():
+    result = validate(
+        parse(DEC),
+        preetabli=roster(),
+        file_name=f"DS_{AFFILIATE}_{PERIOD}.txt",
+        account_affiliate=AFFILIATE,
+    )
+    assert result.status == "accepted"
+    assert result.findings.total == 0
+
+
+def test_preetabli_file_is_accepted():
+    result = validate(parse(PRE), file_name=f"AFFEBDS_{AFFILIATE}_{PERIOD}.txt")
+    assert (result.kind, result.status, result.findings.total) == ("preetabli", "accepted", 0)
+    assert (result.employees, result.entrants) == (EMPLOYEES, 0)
+
+
+@pytest.mark.parametrize(("employees", "entrants"), [(1, 0), (1, 1), (3, 0), (12, 5)])
+def test_counts(employees, entrants):
+    _, raw = sample(employees=employees, entrants=entrants, seed=7)
+    result = run(raw)
+    assert result.findings.total == 0
+    assert (result.employees, result.entrants) == (employees, entrants)
+    assert len(line_numbers(raw, "B04")) == max(entrants, 1)  # the empty B04 when none
+
+
+def test_no_entrant_with_the_empty_b04_or_without_any_b04():
+    _, raw = sample(entrants=0)
+    (b04,) = line_numbers(raw, "B04")
+    assert lines_of(raw)[b04 - 1][16:25] == b" " * 9  # the blank insured number
+    for variant in (raw, delete_line(raw, b04)):
+        result = run(variant)
+        assert result.status == "accepted"
+        assert result.findings.total == 0
+        assert result.entrants == 0
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["crlf-written", "crlf-converted", "lone-cr", "no-final-newline", "mixed-endings"],
+)
+def test_line_endings_are_accepted(variant):
+    if variant == "crlf-written":
+        raw = sample(line_ending=b"\r\n")[1]
+        assert raw.count(b"\r\n") == len(lines_of(raw))
+    elif variant == "crlf-converted":
+        raw = DEC.replace(b"\n", b"\r\n")
+    elif variant == "lone-cr":
+        raw = DEC.replace(b"\n", b"\r")
+    elif variant == "no-final-newline":
+        raw = DEC[:-1]
+    else:
+        lines = lines_of(DEC)
+        raw = b"".join(line + (b"\n", b"\r\n", b"\r")[i % 3] for i, line in enumerate(lines))
+    result = run(raw, preetabli=roster())
+    assert result.findings.total == 0
+    assert result.status == "accepted"
+
+
+def test_extra_blank_line_at_the_end_is_reported():
+    # One terminator at the end is fine; an extra empty line is a 0-character record.
+    result = run(DEC + b"\n")
+    last = len(lines_of(DEC)) + 1
+    assert result.status == "rejected"
+    assert ("LONGUEUR_LIGNE", last, "0") in {
+        (a.code, a.line, a.value) for a in result.findings.anomalies
+    }
+
+
+def test_status_follows_blocking_anomalies_only():
+    warning_only = set_field(DEC, line_numbers(DEC, "B02")[0], "B02", "L_Nom_Prenom", "EL-ALAMI")
+    result = run(warning_only)
+    assert [a.blocking for a in result.findings.anomalies] == [False]
+    assert result.status == "accepted"
+    assert not result.findings.rejected
+    blocking = run(set_field(DEC, 1, "B00", "L_Cat", "A0"))
+    assert blocking.status == "rejected"
+    assert blocking.findings.rejected
+
+
+def test_cap_keeps_the_first_anomalies_but_counts_all():
+    raw = DEC
+    for line in line_numbers(DEC, "B02"):
+        raw = set_field(raw, line, "B02", "N_Jours_Declares", 27)  # S_Ctr and totals go too
+    full = validate(parse(raw))
+    capped = validate(parse(raw), cap=5)
+    assert full.findings.total > 5
+    assert len(full.findings.anomalies) == full.findings.total
+    assert len(capped.findings.anomalies) == 5
+    assert capped.findings.total == full.findings.total
+    assert capped.findings.blocking_total == full.findings.blocking_total
+    assert capped.findings.anomalies == full.findings.anomalies[:5]
+    assert capped.status == "rejected"
+    lines = [a.line or 0 for a in full.findings.anomalies]
+    assert lines == sorted(lines)
+
+
+def test_declaration_given_as_preetabli_and_vice_versa_does_not_crash():
+    # The "roster" of a declaration has no A01: no affiliate or period, so no comparison.
+    wrong_roster = roster(DEC)
+    result = run(DEC, preetabli=wrong_roster)
+    assert result.status == "rejected"
+    assert {a.code for a in result.findings.anomalies} == {"PREETABLI_AUTRE"}

@@ -1,0 +1,264 @@
+"""transforms.parse: line splitting, the byte matrix, N/AN fields and the Arrow/pandas types."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from schemas import RECORD_LENGTH, data_fields, field, record_layouts
+from tests.edi import declaration, lines_of, preetabli, set_field
+from transforms.parse import BOM, arrow_schema, parse, split_lines
+
+S_CTR = field("B02", "S_Ctr")
+
+
+def record(tag: str, fill: bytes = b" ", length: int = RECORD_LENGTH) -> bytes:
+    """A line of one record type, padded to `length` with `fill`."""
+    return tag.encode().ljust(length, fill)
+
+
+def b02_with_control_sum(text: str) -> bytes:
+    assert len(text) == S_CTR.length
+    line = bytearray(record("B02", b"0"))
+    line[field("B02", "L_Nom_Prenom").start : field("B02", "L_Nom_Prenom").stop] = b" " * 60
+    line[field("B02", "L_Situation").start : field("B02", "L_Situation").stop] = b"  "
+    line[field("B02", "L_filler").start :] = b" " * field("B02", "L_filler").length
+    line[S_CTR.start : S_CTR.stop] = text.encode()
+    return bytes(line)
+
+
+def types(lines) -> list[str]:
+    """Record types as str, whether the parser keeps them as str or bytes."""
+    return [t.decode() if isinstance(t, bytes) else str(t) for t in lines.record_types.tolist()]
+
+
+# --- line splitting ---------------------------------------------------------------------------
+
+A, B, C = record("B00"), record("B01"), record("B02")
+
+
+@pytest.mark.parametrize(
+    ("raw", "count", "endings", "final_newline"),
+    [
+        (A + b"\n" + B + b"\n", 2, {"LF"}, True),
+        (A + b"\r\n" + B + b"\r\n", 2, {"CRLF"}, True),
+        (A + b"\r" + B + b"\r", 2, {"CR"}, True),
+        (A + b"\n" + B + b"\r\n" + C + b"\r", 3, {"LF", "CRLF", "CR"}, True),
+        (A + b"\n" + B, 2, {"LF"}, False),
+        (A + b"\r\n" + B, 2, {"CRLF"}, False),
+        (A, 1, set(), False),
+        (A + b"\r", 1, {"CR"}, True),  # a CR as the very last byte is a terminator
+    ],
+    ids=["LF", "CRLF", "CR", "mixed", "no-final-LF", "no-final-CRLF", "one-line-bare", "final-CR"],
+)
+def test_split_lines_terminators(raw, count, endings, final_newline):
+    lines = split_lines(raw)
+    assert lines.count == count
+    assert set(lines.endings) == endings
+    assert lines.final_newline is final_newline
+    # Every line is a whole 260-character record: no terminator byte leaks into a line.
+    assert lines.length.tolist() == [RECORD_LENGTH] * count
+    assert types(lines) == ["B00", "B01", "B02"][:count]
+
+
+def test_final_terminator_makes_no_empty_line():
+    assert split_lines(A + b"\n").count == 1
+    assert split_lines(A + b"\r\n").count == 1
+
+
+def test_extra_trailing_empty_line_is_kept_visible():
+    # A blank line after the last record is a line of length 0, for the validator to report.
+    lines = split_lines(A + b"\n\n")
+    assert lines.count == 2
+    assert lines.length.tolist() == [RECORD_LENGTH, 0]
+    crlf = split_lines(A + b"\r\n\r\n")
+    assert crlf.length.tolist() == [RECORD_LENGTH, 0]
+    assert crlf.endings == frozenset({"CRLF"})
+
+
+def test_crlf_split_across_lines_is_not_two_terminators():
+    # CR immediately followed by LF is one terminator, never a CR line plus an empty LF line.
+    lines = split_lines(b"x\r\ny\r\n")
+    assert lines.count == 2
+    assert lines.length.tolist() == [1, 1]
+
+
+def test_lone_lf_and_lone_cr_lines_of_zero_length():
+    assert split_lines(b"\n").length.tolist() == [0]
+    assert split_lines(b"\r").length.tolist() == [0]
+    assert split_lines(b"\r\n").length.tolist() == [0]
+    assert split_lines(b"\n\r").length.tolist() == [0, 0]  # LF then a lone CR
+
+
+def test_empty_input():
+    lines = split_lines(b"")
+    assert lines.count == 0
+    assert lines.data.shape == (0, RECORD_LENGTH)
+    assert not lines.has_bom
+    parsed = parse(b"")
+    assert set(parsed.tables) == set(record_layouts())
+    for name, table in parsed.tables.items():
+        assert table.num_rows == 0
+        assert table.schema == arrow_schema(name)
+
+
+def test_bom_is_flagged_and_not_part_of_the_first_line():
+    lines = split_lines(BOM + A + b"\n" + B + b"\n")
+    assert lines.has_bom
+    assert lines.count == 2
+    assert lines.length.tolist() == [RECORD_LENGTH, RECORD_LENGTH]
+    assert types(lines) == ["B00", "B01"]
+    assert not split_lines(A + b"\n").has_bom
+    only_bom = split_lines(BOM)
+    assert only_bom.has_bom
+    assert only_bom.count == 0
+
+
+def test_short_and_long_lines_keep_their_true_length():
+    short, long = record("B02", length=107), record("B02", b"9", length=300)
+    lines = split_lines(short + b"\n" + long + b"\n" + A + b"\n")
+    assert lines.length.tolist() == [107, 300, RECORD_LENGTH]
+    assert lines.data.shape == (3, RECORD_LENGTH)
+    # The short line is padded with spaces; the long one cut at 260 (nothing of the next line).
+    assert bytes(lines.data[0, 107:]) == b" " * (RECORD_LENGTH - 107)
+    assert bytes(lines.data[1]) == long[:RECORD_LENGTH]
+    assert bytes(lines.data[2]) == A
+
+
+def test_short_last_line_without_terminator_is_padded():
+    lines = split_lines(A + b"\nB0")
+    assert lines.length.tolist() == [RECORD_LENGTH, 2]
+    assert bytes(lines.data[1]) == b"B0".ljust(RECORD_LENGTH)
+
+
+def test_text_shows_non_printable_bytes_as_question_marks():
+    raw = b"B02\x01\xe9\t" + b" " * 254
+    lines = split_lines(raw)
+    assert lines.text([1], 0, 7) == ["B02??? "]
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b"\r"])
+def test_line_endings_never_change_the_tables(ending):
+    lf = parse(declaration())
+    other = parse(declaration().replace(b"\n", ending))
+    for name in record_layouts():
+        assert other.tables[name].equals(lf.tables[name]), name
+
+
+def test_irregular_line_lengths_give_the_same_fields():
+    # Mixed terminators defeat the strided fast path; the copying path must agree with it.
+    lines = lines_of(declaration())
+    mixed = b"".join(line + (b"\r\n" if i % 2 else b"\n") for i, line in enumerate(lines))
+    lf = parse(declaration())
+    for name in record_layouts():
+        assert parse(mixed).tables[name].equals(lf.tables[name]), name
+
+
+# --- fields -----------------------------------------------------------------------------------
+
+
+def test_numeric_and_text_fields_of_a_sample_line():
+    raw = declaration()
+    raw = set_field(raw, 3, "B02", "N_Jours_Declares", 17)
+    raw = set_field(raw, 3, "B02", "L_Nom_Prenom", "EL AMRANI" + " " * 21 + "SAID")
+    raw = set_field(raw, 3, "B02", "L_Situation", "IL")
+    b02 = parse(raw).frame("B02")
+    first = b02.iloc[0]
+    assert first["line"] == 3
+    assert first["N_Jours_Declares"] == 17
+    assert first["L_Nom_Prenom"] == "EL AMRANI" + " " * 21 + "SAID"  # inner spaces kept
+    assert first["L_Situation"] == "IL"
+    assert b02["line"].tolist() == list(range(3, 3 + len(b02)))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0000000000000000000", 0),
+        ("0000000000101173229", 101_173_229),  # the worked example of edi_format.md §8
+        ("9223372036854775807", 2**63 - 1),  # int64 max, exactly
+        ("9223372036854775808", None),  # one more cannot be a correct figure
+        ("9999999999999999999", None),
+        ("000000000010117322 ", None),  # a space is not a digit
+        (" 000000000101173229", None),
+        ("00000000001011732-9", None),
+        ("000000000010117322A", None),
+    ],
+)
+def test_control_sum_read_exactly(text, expected):
+    b02 = parse(b02_with_control_sum(text) + b"\n").frame("B02")
+    value = b02["S_Ctr"].iloc[0]
+    if expected is None:
+        assert value is pd.NA
+    else:
+        assert int(value) == expected
+
+
+def test_non_digit_numeric_field_is_null_but_others_are_kept():
+    raw = set_field(declaration(), 3, "B02", "N_Enfants", "0A")
+    raw = set_field(raw, 4, "B02", "N_Salaire_Reel", " " * 13)
+    b02 = parse(raw).frame("B02")
+    assert b02["N_Enfants"].isna().tolist() == [True] + [False] * (len(b02) - 1)
+    assert b02["N_Salaire_Reel"].isna().tolist() == [False, True] + [False] * (len(b02) - 2)
+    assert b02["N_Num_Assure"].notna().all()
+
+
+def test_text_fields_are_right_stripped_only():
+    raw = set_field(declaration(), 2, "B01", "L_Raison_Sociale", "  SOCIETE X  ")
+    assert parse(raw).frame("B01")["L_Raison_Sociale"].iloc[0] == "  SOCIETE X"
+    blank = set_field(declaration(), 2, "B01", "L_Activite", "")
+    assert parse(blank).frame("B01")["L_Activite"].iloc[0] == ""
+
+
+def test_non_printable_bytes_in_text_fields_become_question_marks():
+    raw = set_field(declaration(), 3, "B02", "L_Nom_Prenom", b"EL\xc3\xa9\x01")
+    assert parse(raw).frame("B02")["L_Nom_Prenom"].iloc[0] == "EL???"
+
+
+# --- types ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(record_layouts()))
+def test_arrow_schema_types(name):
+    parsed = parse(preetabli() if name.startswith("A") else declaration())
+    schema = parsed.tables[name].schema
+    assert schema == arrow_schema(name)
+    assert schema.field("line").type == pa.int64()
+    assert not schema.field("line").nullable
+    assert schema.names == ["line"] + [f.name for f in data_fields(name)]
+    for f in data_fields(name):
+        assert schema.field(f.name).type == (pa.int64() if f.numeric else pa.string()), f.name
+    assert "L_Type_Enreg" not in schema.names
+    assert "L_filler" not in schema.names
+
+
+def test_frame_uses_nullable_int64_never_float():
+    raw = set_field(declaration(), 3, "B02", "N_Salaire_Reel", "x" * 13)
+    frame = parse(raw).frame("B02")
+    for f in data_fields("B02"):
+        dtype = frame[f.name].dtype
+        if f.numeric:
+            assert dtype == pd.Int64Dtype(), f.name
+        else:
+            assert not pd.api.types.is_numeric_dtype(dtype), f.name
+    assert frame["line"].dtype == pd.Int64Dtype()
+    assert frame["N_Salaire_Reel"].iloc[0] is pd.NA
+    # Big values survive the trip to pandas exactly (a float64 would round them).
+    big = parse(b02_with_control_sum("0009007199254740993") + b"\n").frame("B02")
+    assert int(big["S_Ctr"].iloc[0]) == 2**53 + 1
+    assert not np.issubdtype(big["S_Ctr"].to_numpy().dtype, np.floating)
+
+
+def test_frame_is_cached_per_record():
+    parsed = parse(declaration())
+    assert parsed.frame("B02") is parsed.frame("B02")
+
+
+def test_unknown_record_types_are_in_no_table():
+    parsed = parse(A + b"\n" + record("X99") + b"\n" + record("A02") + b"\n")
+    assert types(parsed.lines) == ["B00", "X99", "A02"]
+    assert parsed.tables["B00"].column("line").to_pylist() == [1]
+    assert parsed.tables["A02"].column("line").to_pylist() == [3]
+    assert sum(t.num_rows for t in parsed.tables.values()) == 2
