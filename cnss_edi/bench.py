@@ -35,7 +35,7 @@ def _declarations(folder: Path) -> list[Path]:
 
 
 def phase_pipeline(folder: Path) -> dict:
-    from cnss_edi.process import contributions
+    from cnss_edi.pricing import contributions
     from transforms.parse import parse
     from validators.declaration import validate
     from validators.preetabli import Roster
@@ -122,7 +122,7 @@ def phase_baseline(folder: Path) -> dict:
 
 
 def phase_load(folder: Path, dsn: str) -> dict:
-    from cnss_edi.process import price
+    from cnss_edi.pricing import price
     from cnss_edi.store import Store
     from transforms.parse import parse
     from validators.declaration import validate

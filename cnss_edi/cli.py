@@ -105,7 +105,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_contributions(args: argparse.Namespace) -> int:
-    from cnss_edi.process import contributions
+    from cnss_edi.pricing import contributions
 
     worst = OK
     for name in args.files:
@@ -129,7 +129,8 @@ def cmd_contributions(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from cnss_edi.process import Locations, process_inbox
+    from cnss_edi.inbox import process_inbox
+    from cnss_edi.process import Locations
     from cnss_edi.store import Store
 
     inbox = Path(args.inbox)
@@ -143,6 +144,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         outcomes = process_inbox(
             Locations(inbox.resolve(), outbox.resolve(), archive.resolve()),
             store=store,
+            workers=args.workers,
             min_age_seconds=args.min_age,
             progress=_progress("files processed"),
             unreadable=unreadable,
@@ -260,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="SECONDS",
         help="skip files modified less than SECONDS ago (uploads in progress)",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="files processed at once, one database connection each (default: up to 2)",
     )
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(handler=cmd_process)

@@ -14,23 +14,18 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import psycopg2.errors
-import pyarrow as pa
 
 from cnss_edi.acknowledgement import AckContent, Original, render, write_atomically
+from cnss_edi.pricing import preetabli_lines, price
 from cnss_edi.store import FileRow, Store
-from schemas import rates_for
-from transforms.contributions import ContributionSummary, declared_salaries, per_employee, summarise
+from transforms.contributions import ContributionSummary
 from transforms.parse import ParsedFile, parse
 from validators.anomaly import Findings
 from validators.declaration import Validation, validate
-from validators.lines import empty_entrants
 from validators.preetabli import Roster
 from validators.structure import file_kind, header
 
@@ -48,6 +43,14 @@ class Locations:
     archive: Path
 
 
+def account_of(path: Path, inbox: Path) -> int | None:
+    """The affiliate whose drop box holds the file, or None for a flat inbox."""
+    parts = path.relative_to(inbox).parts
+    if len(parts) == 3 and parts[1] == "in" and ACCOUNT_DIR.match(parts[0]):
+        return int(parts[0])
+    return None
+
+
 @dataclass(frozen=True)
 class FileOutcome:
     file_id: int
@@ -63,14 +66,6 @@ class FileOutcome:
     version: int | None = None
     contributions: ContributionSummary | None = None
     resumed: bool = False  # finished after an interrupted run
-
-
-def account_of(path: Path, inbox: Path) -> int | None:
-    """The affiliate whose drop box holds the file, or None for a flat inbox."""
-    parts = path.relative_to(inbox).parts
-    if len(parts) == 3 and parts[1] == "in" and ACCOUNT_DIR.match(parts[0]):
-        return int(parts[0])
-    return None
 
 
 def process_file(path: Path, *, store: Store, locations: Locations) -> FileOutcome | None:
@@ -325,129 +320,3 @@ def _resumed(row: FileRow) -> FileOutcome:
         Path(row.acknowledgement_path),
         resumed=True,
     )
-
-
-def contributions(parsed: ParsedFile, period: str) -> tuple[pd.DataFrame, ContributionSummary]:
-    """Per-employee amounts (B02 lines, then real entrants) and the declaration's totals."""
-    b02, b04 = parsed.block("B02"), parsed.block("B04")
-    rates = rates_for(period)
-    salaries = declared_salaries(b02, b04, ~empty_entrants(parsed))
-    amounts = per_employee(salaries, rates)
-    return pd.concat([salaries, amounts], axis=1), summarise(salaries, amounts, rates)
-
-
-def price(parsed: ParsedFile, period: str) -> tuple[pa.Table, ContributionSummary]:
-    """An accepted declaration's lines ready to load (with their contributions), and totals."""
-    b02, b04 = parsed.block("B02"), parsed.block("B04")
-    entrants = ~empty_entrants(parsed)
-    amounts, summary = contributions(parsed, period)
-    n04 = int(entrants.sum())
-
-    def numbers(b02_field: str, b04_field: str | None = None) -> pa.Array:
-        """B02 values then the entrants' ones (null where B04 has no such field)."""
-        tail = pa.array(b04.number(b04_field)[entrants]) if b04_field else pa.nulls(n04, pa.int64())
-        return pa.concat_arrays([pa.array(b02.number(b02_field)), tail])
-
-    def texts(head: pa.Array, b04_field: str | None) -> pa.Array:
-        tail = (
-            b04.strings(b04_field).filter(pa.array(entrants))
-            if b04_field
-            else pa.array([""] * n04, pa.string())
-        )
-        return pa.concat_arrays([head, tail])
-
-    lines = pa.table(
-        {
-            "line_no": pa.array(amounts["line"].to_numpy()),
-            "block": pa.DictionaryArray.from_arrays(
-                pa.array(np.repeat(np.int8([0, 1]), [len(b02), n04])), ["B02", "B04"]
-            ).cast(pa.string()),
-            "insured_number": pa.array(amounts["insured_number"].to_numpy()),
-            "full_name": texts(b02.strings("L_Nom_Prenom"), "L_Nom_Prenom"),
-            "cin": texts(pa.nulls(len(b02), pa.string()), "L_Num_CIN"),
-            "children": numbers("N_Enfants"),
-            "af_to_pay": numbers("N_AF_A_Payer"),
-            "af_to_deduct": numbers("N_AF_A_Deduire"),
-            "af_net": numbers("N_AF_Net_A_Payer"),
-            "af_to_reverse": numbers("N_AF_A_Reverser"),
-            "days": numbers("N_Jours_Declares", "N_Nbr_Jours"),
-            "gross_salary": pa.array(amounts["gross"].to_numpy()),
-            "capped_salary": pa.array(amounts["capped"].to_numpy()),
-            "situation": texts(b02.strings("L_Situation"), None),
-            "control_sum": numbers("S_Ctr", "S_Ctr"),
-            "employer_contribution": pa.array(amounts["employer"].to_numpy()),
-            "employee_contribution": pa.array(amounts["employee"].to_numpy()),
-        }
-    )
-    return lines, summary
-
-
-def preetabli_lines(parsed: ParsedFile) -> pa.Table:
-    a02 = parsed.block("A02")
-    return pa.table(
-        {
-            "line_no": pa.array(a02.line),
-            "insured_number": pa.array(a02.number("N_Num_Assure")),
-            "full_name": a02.strings("L_Nom_Prenom"),
-            "children": pa.array(a02.number("N_Enfants")),
-            "af_to_pay": pa.array(a02.number("N_AF_A_Payer")),
-            "af_to_deduct": pa.array(a02.number("N_AF_A_Deduire")),
-            "af_net": pa.array(a02.number("N_AF_Net_A_Payer")),
-        }
-    )
-
-
-def complete_files(
-    inbox: Path, *, min_age_seconds: float = 0, now: float | None = None
-) -> list[Path]:
-    """Files ready to process: *.txt in the inbox or in <affiliate>/in/, not hidden, not
-    modified in the last `min_age_seconds` (an SFTP upload may still be running).
-    Préétablis come first so that declarations are checked against them."""
-    now = now if now is not None else dt.datetime.now().timestamp()
-    candidates = [*inbox.glob("*"), *inbox.glob("*/in/*")]
-    ready = [
-        p
-        for p in candidates
-        if p.is_file()
-        and p.suffix.lower() == ".txt"
-        and not p.name.startswith(".")
-        and now - p.stat().st_mtime >= min_age_seconds
-    ]
-    return sorted(
-        ready, key=lambda p: (not p.name.upper().startswith("AFFEBDS"), p.stat().st_mtime, str(p))
-    )
-
-
-def process_inbox(
-    locations: Locations,
-    *,
-    store: Store,
-    min_age_seconds: float = 0,
-    progress: Callable[[int, int], None] | None = None,
-    unreadable: list[Path] | None = None,
-) -> list[FileOutcome]:
-    """Finish what an interrupted run left, then process every complete file.
-
-    A file that cannot be read is left in the inbox and appended to `unreadable`."""
-    for row in store.unfinished_files():
-        finish(store, row)
-    files = complete_files(locations.inbox, min_age_seconds=min_age_seconds)
-    outcomes = []
-    for done, path in enumerate(files, start=1):
-        try:
-            outcome = process_file(path, store=store, locations=locations)
-        except FileNotFoundError:
-            outcome = None
-        except (PermissionError, IsADirectoryError) as error:
-            # Left in place, to be retried: the drop box's permissions need fixing.
-            log.warning("%s cannot be read: %s", path.name, error.strerror)
-            if unreadable is not None:
-                unreadable.append(path)
-            continue
-        if outcome is None:
-            log.info("%s was taken by another run", path.name)
-        else:
-            outcomes.append(outcome)
-        if progress:
-            progress(done, len(files))
-    return outcomes

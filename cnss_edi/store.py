@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import pandas as pd
 import psycopg2
 import psycopg2.extras
 import pyarrow as pa
@@ -58,18 +57,23 @@ _FILE_COLUMNS = (
 class Store:
     """The project's database, through one psycopg2 connection."""
 
-    def __init__(self, connection: psycopg2.extensions.connection) -> None:
+    def __init__(self, connection: psycopg2.extensions.connection, dsn: str = "") -> None:
         self.connection = connection
+        self.dsn = dsn
 
     @classmethod
     def open(cls, dsn: str) -> Store:
         """Connect and create the tables if they are missing (idempotent)."""
         connection = psycopg2.connect(dsn)
-        store = cls(connection)
+        store = cls(connection, dsn)
         with store.transaction() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             cursor.execute(ddl())
         return store
+
+    def reopen(self) -> Store:
+        """Another connection to the same database (one per worker thread)."""
+        return Store(psycopg2.connect(self.dsn), self.dsn)
 
     def close(self) -> None:
         self.connection.close()
@@ -120,14 +124,21 @@ class Store:
             found = cursor.fetchone()
             if found is None:
                 return None
-            cursor.execute(
-                "SELECT insured_number, children, af_to_pay, af_to_deduct, af_net"
-                " FROM preetabli_line WHERE preetabli_id = %s ORDER BY line_no",
-                (found[0],),
+            buffer = io.BytesIO()
+            cursor.copy_expert(  # COPY out and Arrow's CSV reader: no Python object per row
+                "COPY (SELECT insured_number, children, af_to_pay, af_to_deduct, af_net"
+                f" FROM preetabli_line WHERE preetabli_id = {int(found[0])} ORDER BY line_no)"
+                " TO STDOUT WITH (FORMAT csv)",
+                buffer,
             )
-            employees = pd.DataFrame(
-                cursor.fetchall(), columns=["N_Num_Assure", "N_Enfants", *AF_FIELDS]
-            ).astype("Int64")
+        buffer.seek(0)
+        columns = ["N_Num_Assure", "N_Enfants", *AF_FIELDS]
+        table = pacsv.read_csv(
+            buffer,
+            read_options=pacsv.ReadOptions(column_names=columns),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.int64())),
+        )
+        employees = table.to_pandas()
         return Roster(affiliate, period, found[1], employees)
 
     # -- writing (inside a transaction) ----------------------------------------------------

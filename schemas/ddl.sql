@@ -118,4 +118,6 @@ CREATE TABLE IF NOT EXISTS preetabli_line (
     af_to_deduct   BIGINT   NOT NULL,
     af_net         BIGINT   NOT NULL
 );
-CREATE INDEX IF NOT EXISTS preetabli_line_preetabli ON preetabli_line USING brin (preetabli_id);
+-- A b-tree here: each declaration reads its préétabli's lines back, and préétablis are loaded
+-- at month end, away from the deadline-day peak.
+CREATE INDEX IF NOT EXISTS preetabli_line_preetabli ON preetabli_line (preetabli_id);

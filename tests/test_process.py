@@ -12,7 +12,8 @@ import pytest
 from lxml import etree
 
 from cnss_edi import process as process_module
-from cnss_edi.process import Locations, process_inbox
+from cnss_edi.inbox import process_inbox
+from cnss_edi.process import Locations
 from cnss_edi.sample import write_samples
 from cnss_edi.store import Store
 from schemas import acknowledgement_xsd_path, field
