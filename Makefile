@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
 
-.PHONY: help demo test lint fmt bench postgres-bin clean
+.PHONY: help demo test lint fmt bench postgres-bin db-stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,5 +44,9 @@ fmt: $(STAMP)  ## apply ruff fixes and formatting
 bench: $(STAMP) postgres-bin  ## throughput and memory figures on 1,000,000 employees, one JSON line
 	$(BIN)/python -m cnss_edi.bench
 
-clean:  ## remove the venv, the embedded database and demo output
+db-stop:  ## stop the embedded PostgreSQL that `make demo` (or `cnss-edi process`) left running
+	@test ! -x $(BIN)/python || $(BIN)/python -c "from cnss_edi.postgres import LocalPostgres, \
+	default_data_dir; LocalPostgres(default_data_dir()).stop()"
+
+clean: db-stop  ## stop the embedded database, remove it, the venv and demo output
 	rm -rf $(VENV) .cnss-edi $(DEMO) *.egg-info

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +18,7 @@ from transforms.money import format_mad
 from validators.anomaly import Findings
 
 NAMESPACE = "urn:cnss-edi:acknowledgement:1"
+_SCHEMA_LOCK = threading.Lock()
 
 
 class InvalidAcknowledgement(Exception):
@@ -153,9 +155,12 @@ def render(ack: AckContent) -> bytes:
             field=a.field,
             value=a.value,
         ).text = a.message
-    schema = _schema()
-    if not schema.validate(root):
-        raise InvalidAcknowledgement(str(schema.error_log.last_error))
+    with _SCHEMA_LOCK:  # libxml2 schema objects are not safe to share between threads
+        schema = _schema()
+        valid = schema.validate(root)
+    if not valid:
+        error = schema.error_log.last_error  # its message may quote a value: not repeated
+        raise InvalidAcknowledgement(f"{error.type_name} at {error.path}")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 

@@ -3,6 +3,7 @@ rejections, drop-box accounts, and crashes at the dangerous moments."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -224,3 +225,21 @@ def test_folder_named_like_a_file_is_ignored(store, places):
 
     assert [o.status for o in outcomes] == ["accepted", "accepted"]
     assert unreadable == []  # not a file: never a candidate
+
+
+def test_logs_carry_no_salary_name_or_cin(store, places, caplog):
+    (_, declaration) = write_samples(places.inbox, affiliate=1234567, period="202610", employees=30)
+    lines = declaration.read_bytes().split(b"\n")
+    secrets = set()
+    for line in lines:
+        if line[:3] == b"B02":
+            secrets |= {line[25:55].strip().decode(), str(int(line[113:126]))}
+        elif line[:3] == b"B04" and line[16:25].strip():
+            secrets |= {line[25:55].strip().decode(), line[85:93].strip().decode()}
+    caplog.set_level(logging.DEBUG)
+
+    process_inbox(places, store=store)
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert caplog.records  # the run did log
+    assert not [s for s in secrets if len(s) >= 4 and s in logged]  # not "0": too common
