@@ -4,7 +4,7 @@ Life of a file (every step can be interrupted; the next run picks up where it st
 1. read, hash; a content seen before is a duplicate (or an unfinished file to resume);
 2. parse, validate, price; then ONE transaction stores the outcome and its acknowledgement;
 3. write the acknowledgement atomically, move the input to the archive, mark it finished.
-Steps 3 are idempotent, so a crash between commit and finish only delays them.
+Step 3 is idempotent, so a crash between the commit and its end only delays it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from validators.structure import file_kind, header
 
 log = logging.getLogger(__name__)
 ACCOUNT_DIR = re.compile(r"^\d{7}$")
+NOTHING_FOUND = Findings((), 0, 0)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,27 @@ def account_of(path: Path, inbox: Path) -> int | None:
 
 
 @dataclass(frozen=True)
+class Received:
+    """A file as it arrived, before anyone judged it."""
+
+    path: Path
+    sha256: str
+    size: int
+    received_at: dt.datetime  # the upload's modification time
+    account: int | None
+
+    def columns(self) -> dict[str, object]:
+        return {
+            "file_name": self.path.name,
+            "sha256": self.sha256,
+            "size_bytes": self.size,
+            "received_at": self.received_at,
+            "source_path": str(self.path.resolve()),
+            "account_affiliate": self.account,
+        }
+
+
+@dataclass(frozen=True)
 class FileOutcome:
     file_id: int
     file_name: str
@@ -67,6 +90,37 @@ class FileOutcome:
     contributions: ContributionSummary | None = None
     resumed: bool = False  # finished after an interrupted run
 
+    @classmethod
+    def of(cls, ack: AckContent, path: str) -> FileOutcome:
+        return cls(
+            ack.file_id,
+            ack.file_name,
+            ack.kind,
+            ack.status,
+            ack.affiliate,
+            ack.period,
+            ack.findings.total,
+            Path(path),
+            ack.employees,
+            ack.entrants,
+            ack.version,
+            ack.contributions,
+        )
+
+    @classmethod
+    def resumed_from(cls, row: FileRow) -> FileOutcome:
+        return cls(
+            row.id,
+            row.file_name,
+            row.kind,
+            row.status,
+            row.affiliate,
+            row.period,
+            row.anomaly_count,
+            Path(row.acknowledgement_path),
+            resumed=True,
+        )
+
 
 def process_file(path: Path, *, store: Store, locations: Locations) -> FileOutcome | None:
     """Take one complete file from the inbox to its terminal state.
@@ -80,40 +134,38 @@ def process_file(path: Path, *, store: Store, locations: Locations) -> FileOutco
 
 def _process_locked(path: Path, *, store: Store, locations: Locations) -> FileOutcome:
     raw = path.read_bytes()
-    sha256 = hashlib.sha256(raw).hexdigest()
-    received_at = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
-    seen = store.files_with_sha(sha256)
+    received = Received(
+        path,
+        hashlib.sha256(raw).hexdigest(),
+        len(raw),
+        dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC),
+        account_of(path, locations.inbox),
+    )
+    seen = store.files_with_sha(received.sha256)
     unfinished = [row for row in seen if not row.finished]
     if unfinished:
         finish(store, unfinished[0])
-        return _resumed(unfinished[0])
-    account = account_of(path, locations.inbox)
-    common = {
-        "file_name": path.name,
-        "sha256": sha256,
-        "size_bytes": len(raw),
-        "received_at": received_at,
-        "source_path": str(path.resolve()),
-        "account_affiliate": account,
-    }
+        return FileOutcome.resumed_from(unfinished[0])
     if seen:
-        return _store_duplicate(path, seen[0], common, store=store, locations=locations)
+        return _duplicate(received, seen[0], store=store, locations=locations)
     parsed = parse(raw)
     kind = file_kind(parsed)
     affiliate, period = header(parsed, kind)
     roster = None
     if kind == "declaration" and affiliate is not None and period is not None:
         roster = store.roster(affiliate, period)
-    validation = validate(parsed, file_name=path.name, preetabli=roster, account_affiliate=account)
+    validation = validate(
+        parsed, file_name=path.name, preetabli=roster, account_affiliate=received.account
+    )
     try:
-        outcome = _store_outcome(path, parsed, validation, common, store=store, locations=locations)
+        outcome = _judged(received, parsed, validation, store=store, locations=locations)
     except psycopg2.errors.UniqueViolation:
         # Another worker stored the same content between our lookup and our insert (our
         # transaction was rolled back): its row is the file's one terminal state.
-        first = store.files_with_sha(sha256)[0]
+        first = store.files_with_sha(received.sha256)[0]
         if not first.finished:
             finish(store, first)
-        return _resumed(first)
+        return FileOutcome.resumed_from(first)
     log.info(
         "file %s (%s): %s, %d anomalies",
         outcome.file_id,
@@ -124,32 +176,23 @@ def _process_locked(path: Path, *, store: Store, locations: Locations) -> FileOu
     return outcome
 
 
-def _store_outcome(
-    path: Path,
+def _judged(
+    received: Received,
     parsed: ParsedFile,
     validation: Validation,
-    common: dict,
     *,
     store: Store,
     locations: Locations,
 ) -> FileOutcome:
-    findings = validation.findings
+    """Store a validated file: the declaration or préétabli when accepted, the anomalies."""
     accepted = validation.status == "accepted"
-    version = summary = None
+    lines = summary = None
     if accepted and validation.kind == "declaration":
         lines, summary = price(parsed, validation.period)
-    with store.transaction() as cursor:
-        file_id = store.insert_file(
-            cursor,
-            **common,
-            kind=validation.kind,
-            status=validation.status,
-            affiliate=validation.affiliate,
-            period=validation.period,
-            anomaly_count=findings.total,
-            blocking_count=findings.blocking_total,
-        )
-        if accepted and validation.kind == "declaration":
+
+    def write(cursor: object, file_id: int) -> dict[str, object]:
+        version = None
+        if summary is not None:
             _, version = store.insert_declaration(
                 cursor,
                 file_id=file_id,
@@ -167,127 +210,114 @@ def _store_outcome(
                 roster=Roster.from_parsed(parsed),
                 lines=preetabli_lines(parsed),
             )
-        store.insert_anomalies(cursor, file_id, findings.anomalies)
-        ack = AckContent(
-            file_id=file_id,
-            file_name=path.name,
-            sha256=common["sha256"],
-            size=common["size_bytes"],
-            received_at=common["received_at"],
-            kind=validation.kind,
-            status=validation.status,
-            affiliate=validation.affiliate,
-            period=validation.period,
-            employees=validation.employees,
-            entrants=validation.entrants,
-            findings=findings,
-            version=version,
-            contributions=summary,
-        )
-        row = _destinations(
-            store, cursor, file_id, path, validation.affiliate, common, locations, render(ack)
-        )
-    finish(store, row, source_checked=True)
-    return FileOutcome(
-        file_id,
-        path.name,
-        validation.kind,
-        validation.status,
-        validation.affiliate,
-        validation.period,
-        findings.total,
-        Path(row.acknowledgement_path),
-        validation.employees,
-        validation.entrants,
-        version,
-        summary,
+        store.insert_anomalies(cursor, file_id, validation.findings.anomalies)
+        return {"version": version, "contributions": summary}
+
+    return _commit(
+        received,
+        write,
+        store=store,
+        locations=locations,
+        kind=validation.kind,
+        status=validation.status,
+        affiliate=validation.affiliate,
+        period=validation.period,
+        employees=validation.employees,
+        entrants=validation.entrants,
+        findings=validation.findings,
     )
 
 
-def _store_duplicate(
-    path: Path, original: FileRow, common: dict, *, store: Store, locations: Locations
+def _duplicate(
+    received: Received, original: FileRow, *, store: Store, locations: Locations
 ) -> FileOutcome:
+    """The same bytes again: a new receipt that points at the original and changes nothing."""
+    pointer = Original(original.id, original.file_name, original.received_at, original.status)
+    return _commit(
+        received,
+        lambda cursor, file_id: {"original": pointer},
+        store=store,
+        locations=locations,
+        kind=original.kind,
+        status="duplicate",
+        affiliate=original.affiliate,
+        period=original.period,
+        employees=None,
+        entrants=None,
+        findings=NOTHING_FOUND,
+        duplicate_of=original.id,
+    )
+
+
+def _commit(
+    received: Received,
+    write: Callable[[object, int], dict[str, object]],
+    *,
+    store: Store,
+    locations: Locations,
+    duplicate_of: int | None = None,
+    **verdict: object,
+) -> FileOutcome:
+    """One transaction: the file's row, what `write` adds, and its acknowledgement; then the
+    acknowledgement goes out and the input to the archive."""
+    findings: Findings = verdict["findings"]
     with store.transaction() as cursor:
         file_id = store.insert_file(
             cursor,
-            **common,
-            kind=original.kind,
-            status="duplicate",
-            duplicate_of=original.id,
-            affiliate=original.affiliate,
-            period=original.period,
+            **received.columns(),
+            kind=verdict["kind"],
+            status=verdict["status"],
+            affiliate=verdict["affiliate"],
+            period=verdict["period"],
+            duplicate_of=duplicate_of,
+            anomaly_count=findings.total,
+            blocking_count=findings.blocking_total,
         )
         ack = AckContent(
             file_id=file_id,
-            file_name=path.name,
-            sha256=common["sha256"],
-            size=common["size_bytes"],
-            received_at=common["received_at"],
-            kind=original.kind,
-            status="duplicate",
-            affiliate=original.affiliate,
-            period=original.period,
-            employees=None,
-            entrants=None,
-            findings=Findings((), 0, 0),
-            original=Original(
-                original.id, original.file_name, original.received_at, original.status
-            ),
+            file_name=received.path.name,
+            sha256=received.sha256,
+            size=received.size,
+            received_at=received.received_at,
+            **verdict,
+            **write(cursor, file_id),
         )
-        row = _destinations(
-            store, cursor, file_id, path, original.affiliate, common, locations, render(ack)
-        )
+        row = _destinations(store, cursor, received, ack, locations)
     finish(store, row, source_checked=True)
-    return FileOutcome(
-        file_id,
-        path.name,
-        original.kind,
-        "duplicate",
-        original.affiliate,
-        original.period,
-        0,
-        Path(row.acknowledgement_path),
-    )
+    return FileOutcome.of(ack, row.acknowledgement_path)
 
 
 def _destinations(
-    store: Store,
-    cursor: object,
-    file_id: int,
-    path: Path,
-    affiliate: int | None,
-    common: dict,
-    locations: Locations,
-    xml: bytes,
+    store: Store, cursor: object, received: Received, ack: AckContent, locations: Locations
 ) -> FileRow:
     """Acknowledgement and archive paths, named by the file id so that they never collide."""
-    account = common["account_affiliate"]
-    out_dir = locations.outbox / f"{account:07d}" / "out" if account else locations.outbox
-    relative = path.parent.relative_to(locations.inbox)
-    acknowledgement = out_dir / f"{path.stem}_AR_{file_id:08d}.xml"
-    archive = locations.archive / relative / f"{file_id:08d}_{path.name}"
+    path, file_id = received.path, ack.file_id
+    out_dir = locations.outbox
+    if received.account:
+        out_dir = out_dir / f"{received.account:07d}" / "out"
+    acknowledgement = (out_dir / f"{path.stem}_AR_{file_id:08d}.xml").resolve()
+    archive = (
+        locations.archive / path.parent.relative_to(locations.inbox) / f"{file_id:08d}_{path.name}"
+    ).resolve()
+    xml = render(ack)
     store.set_destinations(
-        cursor,
-        file_id,
-        acknowledgement=str(acknowledgement.resolve()),
-        archive=str(archive.resolve()),
-        xml=xml,
+        cursor, file_id, acknowledgement=str(acknowledgement), archive=str(archive), xml=xml
     )
     return FileRow(
         file_id,
         path.name,
-        common["sha256"],
-        "",
-        "",
-        common["received_at"],
-        common["source_path"],
-        str(archive.resolve()),
-        str(acknowledgement.resolve()),
+        received.sha256,
+        ack.status,
+        ack.kind,
+        received.received_at,
+        str(path.resolve()),
+        str(archive),
+        str(acknowledgement),
         xml.decode("utf-8"),
         False,
-        affiliate,
-        None,
-        0,
+        ack.affiliate,
+        ack.period,
+        ack.findings.total,
     )
 
 
@@ -306,17 +336,3 @@ def finish(store: Store, row: FileRow, *, source_checked: bool = False) -> None:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _resumed(row: FileRow) -> FileOutcome:
-    return FileOutcome(
-        row.id,
-        row.file_name,
-        row.kind,
-        row.status,
-        row.affiliate,
-        row.period,
-        row.anomaly_count,
-        Path(row.acknowledgement_path),
-        resumed=True,
-    )
