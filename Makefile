@@ -25,10 +25,14 @@ postgres-bin:  ## install Debian's PostgreSQL server when it is missing (needs r
 	  else echo "PostgreSQL server binaries are missing: sudo apt-get install postgresql" >&2; exit 1; fi; \
 	fi
 
+# The demo keeps its own embedded database inside demo/, so that every run starts afresh.
+DEMO_HOME := $(abspath $(DEMO))/.cnss-edi
+
 demo: $(STAMP) postgres-bin  ## sample files in, declarations, acknowledgements and a summary out
+	@CNSS_EDI_HOME=$(DEMO_HOME) $(MAKE) --no-print-directory db-stop
 	rm -rf $(DEMO)
 	$(BIN)/cnss-edi sample --affiliate 1234567 --period 202610 --employees 250 --employers 3 --seed 7 --out $(DEMO)/inbox
-	$(BIN)/cnss-edi process --inbox $(DEMO)/inbox --outbox $(DEMO)/outbox
+	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi process --inbox $(DEMO)/inbox --outbox $(DEMO)/outbox
 
 test: $(STAMP) postgres-bin  ## lint, then every test (starts its own PostgreSQL)
 	$(BIN)/ruff check .
@@ -48,5 +52,6 @@ db-stop:  ## stop the embedded PostgreSQL that `make demo` (or `cnss-edi process
 	@test ! -x $(BIN)/python || $(BIN)/python -c "from cnss_edi.postgres import LocalPostgres, \
 	default_data_dir; LocalPostgres(default_data_dir()).stop()"
 
-clean: db-stop  ## stop the embedded database, remove it, the venv and demo output
+clean: db-stop  ## stop the embedded databases, remove them, the venv and demo output
+	@CNSS_EDI_HOME=$(DEMO_HOME) $(MAKE) --no-print-directory db-stop
 	rm -rf $(VENV) .cnss-edi $(DEMO) *.egg-info
