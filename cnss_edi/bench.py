@@ -4,7 +4,8 @@ The batch: 40 employers × 25,000 employees (1,000,000 B02 lines), written once.
 in its own process so that peak RSS (ru_maxrss) belongs to that phase alone:
   pipeline  parse + validate (against the préétabli) + contributions, pinned to one core
   baseline  the same checks and contributions done naively with pandas.read_fwf (on a subset)
-  load      COPY of the priced lines into PostgreSQL, in the store's real transaction
+  load      COPY of the priced lines into PostgreSQL, in the store's real transaction, with
+            one connection, then with two at once (as `process` runs by default)
   process   `cnss-edi process` end to end on the 40 declarations (préétablis loaded beforehand)
 """
 
@@ -121,19 +122,28 @@ def phase_baseline(folder: Path) -> dict:
     return {"lines": lines, "seconds": round(seconds, 3), "lines_per_s": round(lines / seconds)}
 
 
-def phase_load(folder: Path, dsn: str) -> dict:
+def phase_load(folder: Path, dsn: str, workers: int) -> dict:
+    """The store's real load transaction for every priced declaration, timed alone (wall
+    clock), with `workers` connections at once as `cnss-edi process` runs them."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from cnss_edi.pricing import price
     from cnss_edi.store import Store
     from transforms.parse import parse
     from validators.declaration import validate
 
-    store = Store.open(dsn)
-    rows, seconds = 0, 0.0
-    for number, path in enumerate(_declarations(folder), start=1):
+    priced = []
+    for path in _declarations(folder):
         parsed = parse(path.read_bytes())
         validation = validate(parsed)
-        table, summary = price(parsed, validation.period)
-        started = time.perf_counter()
+        priced.append((path, validation, *price(parsed, validation.period)))
+    stores = [Store.open(dsn) for _ in range(workers)]
+
+    def load_share(worker: int) -> int:
+        return sum(load(number, stores[worker]) for number in range(worker, len(priced), workers))
+
+    def load(number: int, store: Store) -> int:
+        path, validation, table, summary = priced[number]
         with store.transaction() as cursor:
             file_id = store.insert_file(
                 cursor,
@@ -155,10 +165,20 @@ def phase_load(folder: Path, dsn: str) -> dict:
                 lines=table,
                 summary=summary,
             )
-        seconds += time.perf_counter() - started
-        rows += table.num_rows
-    store.close()
-    return {"rows": rows, "seconds": round(seconds, 3), "rows_per_s": round(rows / seconds)}
+        return table.num_rows
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        rows = sum(pool.map(load_share, range(workers)))
+    seconds = time.perf_counter() - started
+    for store in stores:
+        store.close()
+    return {
+        "rows": rows,
+        "workers": workers,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(rows / seconds),
+    }
 
 
 def _run_phase(name: str, *arguments: str) -> dict:
@@ -171,11 +191,24 @@ def _run_phase(name: str, *arguments: str) -> dict:
     return json.loads(result.stdout)
 
 
-def _cli(*arguments: str) -> float:
+# Runs a command and prints its own peak RSS (KiB): RUSAGE_CHILDREN of a fresh process.
+_MEASURE = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+    "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def _cli(*arguments: str) -> tuple[float, float]:
+    """Wall-clock seconds and peak RSS (MB) of one `cnss-edi` command."""
     cli = Path(sys.executable).parent / "cnss-edi"
     started = time.perf_counter()
-    subprocess.run([str(cli), *arguments], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(cli), *arguments],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return time.perf_counter() - started, int(result.stdout) / 1024
 
 
 def run_all(work: Path) -> dict:
@@ -184,7 +217,7 @@ def run_all(work: Path) -> dict:
     from cnss_edi.postgres import LocalPostgres
 
     batch = work / "batch"
-    generation = _cli(
+    generation, _ = _cli(
         "sample",
         "--affiliate",
         str(FIRST_AFFILIATE),
@@ -202,7 +235,11 @@ def run_all(work: Path) -> dict:
     baseline = _run_phase("baseline", str(batch))
     work.chmod(0o755)  # as root, the postgres account must reach the cluster's folder
     with LocalPostgres(work / "pg") as server:
-        load = _run_phase("load", str(batch), server.url())
+        loads = []
+        for workers in (1, 2):
+            _cli_sql(server.url(), f"CREATE DATABASE bench_load_{workers}")
+            dsn = make_dsn(server.url(), dbname=f"bench_load_{workers}")
+            loads.append(_run_phase("load", str(batch), dsn, str(workers)))
         _cli_sql(server.url(), "CREATE DATABASE bench_process")
         dsn = make_dsn(server.url(), dbname="bench_process")
         preetablis, declarations = work / "preetablis", work / "inbox"
@@ -211,8 +248,7 @@ def run_all(work: Path) -> dict:
         for path in batch.iterdir():
             target = preetablis if path.name.startswith("AFFEBDS") else declarations
             shutil.copy(path, target)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        preetabli_s = _cli(
+        preetabli_s, _ = _cli(
             "process",
             "--inbox",
             str(preetablis),
@@ -221,7 +257,7 @@ def run_all(work: Path) -> dict:
             "--database-url",
             dsn,
         )
-        process_s = _cli(
+        process_s, process_rss = _cli(
             "process",
             "--inbox",
             str(declarations),
@@ -230,7 +266,6 @@ def run_all(work: Path) -> dict:
             "--database-url",
             dsn,
         )
-        process_rss = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
         acknowledgements = len(list((work / "outbox").glob("DS_*.xml")))
     rss_limit = 3 * largest_mb + 300
     return {
@@ -247,17 +282,18 @@ def run_all(work: Path) -> dict:
         "speedup_vs_baseline": round(pipeline["lines_per_s"] / baseline["lines_per_s"], 1),
         "peak_rss_mb": pipeline["peak_rss_mb"],
         "peak_rss_limit_mb": round(rss_limit, 1),
-        "load_rows_per_s": load["rows_per_s"],
-        "load": load,
+        "load_rows_per_s": loads[1]["rows_per_s"],
+        "load_one_connection_rows_per_s": loads[0]["rows_per_s"],
+        "load": loads,
         "process_end_to_end_s": round(process_s, 2),
-        "process_peak_rss_mb": round(process_rss / 1024, 1),
+        "process_peak_rss_mb": round(process_rss, 1),
         "process_acknowledgements": acknowledgements,
         "preetablis_beforehand_s": round(preetabli_s, 2),
         "targets_met": {
             "lines_per_s": pipeline["lines_per_s"] >= TARGETS["lines_per_s"],
             "speedup": pipeline["lines_per_s"] >= TARGETS["ratio"] * baseline["lines_per_s"],
             "peak_rss": pipeline["peak_rss_mb"] <= rss_limit,
-            "load_rows_per_s": load["rows_per_s"] >= TARGETS["load_rows_per_s"],
+            "load_rows_per_s": loads[1]["rows_per_s"] >= TARGETS["load_rows_per_s"],
             "process_s": process_s < TARGETS["process_s"],
         },
     }
@@ -286,7 +322,8 @@ def main() -> None:
     elif args.phase == "baseline":
         print(json.dumps(phase_baseline(Path(args.arguments[0]))))
     elif args.phase == "load":
-        print(json.dumps(phase_load(Path(args.arguments[0]), args.arguments[1])))
+        folder, dsn, workers = args.arguments
+        print(json.dumps(phase_load(Path(folder), dsn, int(workers))))
     else:
         work = Path(tempfile.mkdtemp(prefix="cnss-edi-bench-"))
         try:

@@ -15,9 +15,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import validators
-from cnss_edi import report
+
+if TYPE_CHECKING:  # the commands import what they need when they run: --help stays instant
+    from transforms.parse import ParsedFile
+    from validators.declaration import Validation
+    from validators.preetabli import Roster
 
 OK, REJECTED, USAGE, FAILURE = 0, 1, 2, 3
 
@@ -69,7 +74,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return OK
 
 
-def _validation(path: Path, roster: object = None) -> tuple[bytes, object, object]:
+def _validation(path: Path, roster: Roster | None = None) -> tuple[bytes, ParsedFile, Validation]:
     from transforms.parse import parse
     from validators.declaration import validate
 
@@ -78,7 +83,7 @@ def _validation(path: Path, roster: object = None) -> tuple[bytes, object, objec
     return raw, parsed, validate(parsed, file_name=path.name, preetabli=roster)
 
 
-def _load_roster(path: str | None) -> object:
+def _load_roster(path: str | None) -> Roster | None:
     if path is None:
         return None
     from validators.preetabli import Roster
@@ -89,36 +94,37 @@ def _load_roster(path: str | None) -> object:
     return Roster.from_parsed(parsed)
 
 
+def _show_validation(name: str, raw: bytes, validation: Validation, *, as_json: bool) -> None:
+    from cnss_edi import report
+
+    if as_json:
+        sha256 = hashlib.sha256(raw).hexdigest()
+        print(json.dumps(report.validation_json(name, sha256, validation), ensure_ascii=False))
+    else:
+        print(report.validation_text(name, validation))
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     roster = _load_roster(args.preetabli)
     worst = OK
     for name in args.files:
         raw, _, validation = _validation(Path(name), roster)
-        sha256 = hashlib.sha256(raw).hexdigest()
-        if args.json:
-            print(json.dumps(report.validation_json(name, sha256, validation), ensure_ascii=False))
-        else:
-            print(report.validation_text(name, validation))
+        _show_validation(name, raw, validation, as_json=args.json)
         if validation.status == "rejected":
             worst = REJECTED
     return worst
 
 
 def cmd_contributions(args: argparse.Namespace) -> int:
+    from cnss_edi import report
     from cnss_edi.pricing import contributions
 
     worst = OK
     for name in args.files:
         raw, parsed, validation = _validation(Path(name))
-        sha256 = hashlib.sha256(raw).hexdigest()
         if validation.status == "rejected" or validation.kind != "declaration":
             worst = REJECTED
-            if args.json:
-                print(
-                    json.dumps(report.validation_json(name, sha256, validation), ensure_ascii=False)
-                )
-            else:
-                print(report.validation_text(name, validation))
+            _show_validation(name, raw, validation, as_json=args.json)
             continue
         _, summary = contributions(parsed, validation.period)
         if args.json:
@@ -129,6 +135,7 @@ def cmd_contributions(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    from cnss_edi import report
     from cnss_edi.inbox import process_inbox
     from cnss_edi.process import Locations
     from cnss_edi.store import Store
@@ -295,7 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if os.environ.get("CNSS_EDI_DEBUG"):
             raise
-        print(f"cnss-edi {args.command}: failed: {report.describe_failure(error)}", file=sys.stderr)
+        from cnss_edi.report import describe_failure
+
+        print(f"cnss-edi {args.command}: failed: {describe_failure(error)}", file=sys.stderr)
         return FAILURE
 
 
