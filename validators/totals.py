@@ -13,28 +13,22 @@ from transforms.parse import Block, ParsedFile
 from validators.anomaly import Hits, found
 
 COUNT = "count"
+# The préétabli's totals (A03 over A02), which B03 repeats over B02 before adding its own.
+ROSTER_SUMS = {
+    "N_Nbr_Salaries": COUNT,
+    "N_T_Enfants": "N_Enfants",
+    "N_T_AF_A_Payer": "N_AF_A_Payer",
+    "N_T_AF_A_Deduire": "N_AF_A_Deduire",
+    "N_T_AF_Net_A_Payer": "N_AF_Net_A_Payer",
+    "N_T_Num_Imma": "N_Num_Assure",
+}
 # total record -> (detail record, {total field: detail field or COUNT})
 SUMS = {
-    "A03": (
-        "A02",
-        {
-            "N_Nbr_Salaries": COUNT,
-            "N_T_Enfants": "N_Enfants",
-            "N_T_AF_A_Payer": "N_AF_A_Payer",
-            "N_T_AF_A_Deduire": "N_AF_A_Deduire",
-            "N_T_AF_Net_A_Payer": "N_AF_Net_A_Payer",
-            "N_T_Num_Imma": "N_Num_Assure",
-        },
-    ),
+    "A03": ("A02", ROSTER_SUMS),
     "B03": (
         "B02",
         {
-            "N_Nbr_Salaries": COUNT,
-            "N_T_Enfants": "N_Enfants",
-            "N_T_AF_A_Payer": "N_AF_A_Payer",
-            "N_T_AF_A_Deduire": "N_AF_A_Deduire",
-            "N_T_AF_Net_A_Payer": "N_AF_Net_A_Payer",
-            "N_T_Num_Imma": "N_Num_Assure",
+            **ROSTER_SUMS,
             "N_T_AF_A_Reverser": "N_AF_A_Reverser",
             "N_T_Jours_Declares": "N_Jours_Declares",
             "N_T_Salaire_Reel": "N_Salaire_Reel",
