@@ -8,6 +8,7 @@ traceback; set CNSS_EDI_DEBUG=1 to see one for an internal error.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -80,7 +81,8 @@ def _validation(path: Path, roster: Roster | None = None) -> tuple[bytes, Parsed
 
     raw = _read(path)
     parsed = parse(raw)
-    return raw, parsed, validate(parsed, file_name=path.name, preetabli=roster)
+    validation = validate(parsed, file_name=path.name, preetabli=roster, today=dt.date.today())
+    return raw, parsed, validation
 
 
 def _load_roster(path: str | None) -> Roster | None:

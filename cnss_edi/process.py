@@ -155,7 +155,11 @@ def _process_locked(path: Path, *, store: Store, locations: Locations) -> FileOu
     if kind == "declaration" and affiliate is not None and period is not None:
         roster = store.roster(affiliate, period)
     validation = validate(
-        parsed, file_name=path.name, preetabli=roster, account_affiliate=received.account
+        parsed,
+        file_name=path.name,
+        preetabli=roster,
+        account_affiliate=received.account,
+        today=received.received_at.date(),
     )
     try:
         outcome = _judged(received, parsed, validation, store=store, locations=locations)

@@ -6,6 +6,8 @@ says where the anomaly must point. See tests/edi.py for Case and check_case.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from schemas import data_fields, field
@@ -288,6 +290,15 @@ CASES = [
         "A01",
         None,
         value="202600",
+    ),
+    Case(
+        "period-not-begun",
+        "PERIODE_FUTURE",
+        dec(lambda r: r, today=dt.date(2026, 9, 30)),
+        2,
+        "B01",
+        None,
+        value="202610",
     ),
     Case(
         "before-the-rates-table",

@@ -63,6 +63,10 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "DATE_INVALIDE": (BLOCKING, "Date {value} invalide dans {field} : format attendu AAAAMMJJ."),
     "PERIODE_INVALIDE": (BLOCKING, "Période {value} invalide : format attendu AAAAMM."),
+    "PERIODE_FUTURE": (
+        WARNING,
+        "La période {value} n'a pas encore commencé (reçu le {expected}) : vérifiez L_Periode.",
+    ),
     "PERIODE_HORS_BAREME": (
         BLOCKING,
         "Aucun barème de cotisations n'est connu pour la période {value}.",

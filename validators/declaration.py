@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from schemas import NoRuleInForce, ceiling_for
@@ -33,6 +34,7 @@ def validate(
     file_name: str | None = None,
     preetabli: Roster | None = None,
     account_affiliate: int | None = None,
+    today: dt.date | None = None,
     cap: int = DEFAULT_CAP,
 ) -> Validation:
     """Every rule on one file; never raises on file content.
@@ -42,6 +44,7 @@ def validate(
         file_name: checked against the content when it follows DS_<affiliate>_<period>.txt.
         preetabli: the matching préétabli's roster, to check the roster and the AF amounts.
         account_affiliate: the affiliate of the SFTP account that dropped the file.
+        today: the day the file was received; a period after its month is refused.
         cap: how many anomalies to keep (all are counted).
     """
     kind = structure.file_kind(parsed)
@@ -49,7 +52,7 @@ def validate(
     hits = structure.check_lines(parsed, kind)
     hits += structure.check_numeric_fields(parsed, kind)
     hits += structure.check_identity(
-        parsed, kind, file_name=file_name, account_affiliate=account_affiliate
+        parsed, kind, file_name=file_name, account_affiliate=account_affiliate, today=today
     )
     hits += structure.check_dates(parsed, kind)
     hits += lines.check_characters(parsed, kind)

@@ -119,8 +119,11 @@ def check_identity(
     *,
     file_name: str | None = None,
     account_affiliate: int | None = None,
+    today: dt.date | None = None,
 ) -> list[Hits]:
-    """One affiliate and one period throughout, matching the name and the depositor."""
+    """One affiliate and one period throughout, matching the name and the depositor. A period
+    that has not begun by `today` (the day of receipt, given by the caller) is flagged; only
+    flagged, since no source says the portal refuses an early filing."""
     affiliate, period = header(parsed, kind)
     first, header_record = ORDER[kind][0], ORDER[kind][1]
     category = first[0] + "0"
@@ -167,6 +170,16 @@ def check_identity(
         if not (1 <= int(period[4:]) <= 12 and period >= "195901"):
             out.append(
                 file_level("PERIODE_INVALIDE", record=header_record, value=period, line=line)
+            )
+        elif today is not None and period > f"{today:%Y%m}":
+            out.append(
+                file_level(
+                    "PERIODE_FUTURE",
+                    record=header_record,
+                    value=period,
+                    expected=f"{today:%d/%m/%Y}",
+                    line=line,
+                )
             )
         elif kind == "declaration":
             try:
