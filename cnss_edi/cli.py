@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "process",
         help="process every complete file of an inbox into the database",
-        description="Validate, price and load every complete *.txt file of the inbox (flat, or "
+        description="Validate, price and load every complete file of the inbox (flat, or "
         "<affiliate>/in/ drop boxes), write one acknowledgement XML per file into the outbox, "
         "move each input to the archive, and print a summary. Safe to re-run after a crash.",
     )

@@ -20,22 +20,27 @@ from cnss_edi.store import Store
 from validators.structure import FILE_NAME
 
 log = logging.getLogger(__name__)
+# Names that SFTP clients give a file while it is still being written (WinSCP, FileZilla, …).
+UPLOADING = {".part", ".filepart", ".partial", ".tmp", ".crdownload", ".upload"}
 
 
 def complete_files(
     inbox: Path, *, min_age_seconds: float = 0, now: float | None = None
 ) -> list[Path]:
-    """Files ready to process: *.txt in the inbox or in <affiliate>/in/, not hidden, not
-    modified in the last `min_age_seconds` (an SFTP upload may still be running).
-    Préétablis come first so that declarations are checked against them."""
+    """Files ready to process, in the inbox or in <affiliate>/in/.
+
+    Every file counts, whatever its name (a wrongly named file still deserves an answer),
+    except what an upload in progress looks like: hidden names, the temporary suffixes of
+    SFTP clients, and files modified in the last `min_age_seconds`. Préétablis come first so
+    that declarations are checked against them."""
     now = now if now is not None else dt.datetime.now().timestamp()
     candidates = [*inbox.glob("*"), *inbox.glob("*/in/*")]
     ready = [
         p
         for p in candidates
         if p.is_file()
-        and p.suffix.lower() == ".txt"
-        and not p.name.startswith(".")
+        and p.suffix.lower() not in UPLOADING
+        and not p.name.startswith((".", "~"))
         and now - p.stat().st_mtime >= min_age_seconds
     ]
     return sorted(

@@ -243,3 +243,21 @@ def test_logs_carry_no_salary_name_or_cin(store, places, caplog):
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert caplog.records  # the run did log
     assert not [s for s in secrets if len(s) >= 4 and s in logged]  # not "0": too common
+
+
+def test_any_complete_file_gets_an_answer_but_uploads_in_progress_wait(store, places):
+    write_samples(places.inbox, affiliate=1234567, period="202610", employees=5)
+    (places.inbox / "DS_1234567_202610.txt").rename(places.inbox / "declaration-octobre.dat")
+    (places.inbox / "DS_1234567_202611.txt.filepart").write_bytes(b"B00 half uploaded")
+    (places.inbox / ".DS_1234567_202611.txt").write_bytes(b"B00 hidden")
+
+    outcomes = process_inbox(places, store=store)
+
+    assert sorted((o.file_name, o.status) for o in outcomes) == [
+        ("AFFEBDS_1234567_202610.txt", "accepted"),
+        ("declaration-octobre.dat", "accepted"),
+    ]
+    assert sorted(p.name for p in places.inbox.iterdir()) == [
+        ".DS_1234567_202611.txt",
+        "DS_1234567_202611.txt.filepart",
+    ]
