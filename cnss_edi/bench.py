@@ -24,6 +24,7 @@ from pathlib import Path
 
 EMPLOYERS, EMPLOYEES, FIRST_AFFILIATE, PERIOD = 40, 25_000, 1234567, "202610"
 BASELINE_FILES = 4  # read_fwf is slow: its rate is measured on a subset
+PASSES = 3
 TARGETS = {"lines_per_s": 1_000_000, "ratio": 20, "load_rows_per_s": 500_000, "process_s": 10}
 
 
@@ -48,22 +49,27 @@ def phase_pipeline(folder: Path) -> dict:
         )
         for p in _declarations(folder)
     }
-    lines = 0
-    started = time.perf_counter()
-    for path in _declarations(folder):
-        raw = path.read_bytes()
-        parsed = parse(raw)
-        validation = validate(
-            parsed, file_name=path.name, preetabli=rosters[path.name.replace("DS_", "AFFEBDS_")]
-        )
-        assert validation.status == "accepted", path
-        contributions(parsed, validation.period)
-        lines += parsed.lines.count
-    seconds = time.perf_counter() - started
+
+    def one_pass() -> tuple[int, float]:
+        lines, started = 0, time.perf_counter()
+        for path in _declarations(folder):
+            parsed = parse(path.read_bytes())
+            roster = rosters[path.name.replace("DS_", "AFFEBDS_")]
+            validation = validate(parsed, file_name=path.name, preetabli=roster)
+            assert validation.status == "accepted", path
+            contributions(parsed, validation.period)
+            lines += parsed.lines.count
+        return lines, time.perf_counter() - started
+
+    # This machine's core speed drifts by a third from one second to the next (shared host):
+    # three passes over the batch, and the median.
+    passes = sorted(one_pass() for _ in range(PASSES))
+    lines, seconds = passes[len(passes) // 2]
     return {
         "lines": lines,
         "seconds": round(seconds, 3),
         "lines_per_s": round(lines / seconds),
+        "passes_lines_per_s": [round(n / t) for n, t in passes],
         "peak_rss_mb": round(_peak_rss_mb(), 1),
     }
 

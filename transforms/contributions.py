@@ -40,14 +40,19 @@ def declared_salaries(b02: Block, b04: Block, entrants: np.ndarray) -> pd.DataFr
 
 def per_employee(salaries: pd.DataFrame, rates: Sequence[Rate]) -> pd.DataFrame:
     """A column `<branch>_<share>` per rate, plus `employer` and `employee` line totals."""
-    out = pd.DataFrame(index=salaries.index)
-    for rate in rates:
-        base = salaries[rate.base].to_numpy(dtype=np.int64)
-        out[f"{rate.branch}_{rate.share}"] = apply_rate(base, rate.rate_millionths)
-    for share in SHARES:
-        share_columns = [c for c in out.columns if c.endswith(f"_{share}")]
-        out[share] = out[share_columns].sum(axis=1).astype(np.int64)
-    return out
+    bases = {base: salaries[base].to_numpy(dtype=np.int64) for base in ("gross", "capped")}
+    columns = {
+        f"{rate.branch}_{rate.share}": apply_rate(bases[rate.base], rate.rate_millionths)
+        for rate in rates
+    }
+    for share in SHARES:  # numpy sums, then one DataFrame: pandas column by column is slow
+        parts = [v for k, v in columns.items() if k.endswith(f"_{share}")]
+        columns[share] = (
+            np.sum(parts, axis=0, dtype=np.int64)
+            if parts
+            else np.zeros(len(salaries), dtype=np.int64)
+        )
+    return pd.DataFrame(columns, index=salaries.index)
 
 
 @dataclass(frozen=True)

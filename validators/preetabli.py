@@ -68,15 +68,6 @@ def check_against_preetabli(declaration: ParsedFile, roster: Roster) -> list[Hit
     expected = roster_numbers[by_number]
     b02, b04 = declaration.block("B02"), declaration.block("B04")
     numbers, readable = b02.number("N_Num_Assure"), b02.valid("N_Num_Assure")
-    missing = expected[~_member(expected, np.sort(numbers[readable]))]
-    out.append(
-        found(
-            "PREETABLI_NON_DECLARE",
-            np.zeros(len(missing)),
-            record="A02",
-            value=np.array([f"{n:09d}" for n in missing]),
-        )
-    )
     known = readable & _member(numbers, expected)
     out.append(
         found_where(
@@ -87,7 +78,20 @@ def check_against_preetabli(declaration: ParsedFile, roster: Roster) -> list[Hit
     out.append(
         found_where("ENTRANT_DANS_PREETABLI", entrant, b04.line, record="B04", field="N_Num_Assure")
     )
-    at = by_number[np.searchsorted(expected, numbers[known])]  # préétabli row of each line
+    position = np.searchsorted(expected, numbers[known])  # first of equal numbers, if repeated
+    declared = np.zeros(len(expected), dtype=bool)
+    declared[position] = True
+    first_of_its_number = np.concatenate(([True], expected[1:] != expected[:-1]))
+    missing = expected[first_of_its_number & ~declared]
+    out.append(
+        found(
+            "PREETABLI_NON_DECLARE",
+            np.zeros(len(missing)),
+            record="A02",
+            value=np.array([f"{n:09d}" for n in missing]),
+        )
+    )
+    at = by_number[position]  # préétabli row of each declared line
     line = b02.line[known]
 
     def roster_column(name: str) -> np.ndarray:

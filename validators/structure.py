@@ -48,15 +48,18 @@ def check_lines(parsed: ParsedFile, kind: str) -> list[Hits]:
 
 
 def _check_order(parsed: ParsedFile, order: tuple[str, ...]) -> list[Hits]:
-    types, codes = parsed.lines.record_types, parsed.lines.type_codes
-    numbers = np.arange(1, len(types) + 1)
-    rank = np.full(len(types), -1)
+    codes = parsed.lines.type_codes
+    numbers = np.arange(1, len(codes) + 1)
+    rank = np.full(len(codes), -1)
     at = {}
     for position, record in enumerate(order):
         at[record] = codes == type_code(record)
         rank[at[record]] = position
     known = rank >= 0
-    out = [found("TYPE_ENREGISTREMENT", numbers[~known], value=types[~known].astype("U3"))]
+    out = []
+    if not known.all():
+        types = parsed.lines.record_types[~known].astype("U3")
+        out.append(found("TYPE_ENREGISTREMENT", numbers[~known], value=types))
     ranks, known_numbers = rank[known], numbers[known]
     previous_max = np.maximum.accumulate(np.concatenate(([-1], ranks[:-1])))
     misplaced = np.flatnonzero(ranks < previous_max)
