@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--entrants",
         type=int,
         default=None,
-        help="new employees (B04 lines) per employer; default about 2%%",
+        help="new employees (B04 lines) per employer; default about 2%% (fewer near the limit)",
     )
     sample.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
     sample.add_argument("--out", required=True, help="folder to write the files into")

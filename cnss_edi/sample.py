@@ -81,19 +81,15 @@ def _capacity() -> int:
 
 
 def _default_entrants(employees: int) -> int:
-    # About 2 % of the staff join each month; at least one so the B04 block is exercised.
-    return max(1, employees // 50) if employees >= 10 else 0
+    # About 2 % of the staff join each month; at least one so the B04 block is exercised;
+    # fewer near the capacity, so that any staff that fits can be asked for.
+    usual = max(1, employees // 50) if employees >= 10 else 0
+    return min(usual, max(_capacity() - employees, 0))
 
 
 def max_employees(entrants: int | None = None) -> int:
     """Largest `employees` accepted by write_samples with this `entrants` (None: the default)."""
-    cap = _capacity()
-    if entrants is not None:
-        return max(cap - entrants, 0)
-    k = cap - _default_entrants(cap)
-    while k + 1 + _default_entrants(k + 1) <= cap:  # at most a few dozen steps
-        k += 1
-    return k
+    return max(_capacity() - (entrants or 0), 0)
 
 
 def _check_size(employees: int, entrants: int | None) -> int:
