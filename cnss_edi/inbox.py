@@ -65,8 +65,10 @@ def process_inbox(
     versions follow it. A file that cannot be read is left in the inbox and appended to
     `unreadable`.
     """
-    for row in store.unfinished_files():
-        finish(store, row)
+    for row in store.unfinished_files():  # an earlier run stopped between commit and finish
+        with store.path_lock(row.source_path) as mine:
+            if mine:  # else a live worker is finishing it right now
+                finish(store, row)
     files = complete_files(locations.inbox, min_age_seconds=min_age_seconds)
     tally = _Tally(len(files), progress, unreadable)
     run = functools.partial(_process_all, locations=locations, tally=tally)

@@ -329,8 +329,13 @@ def finish(store: Store, row: FileRow, *, source_checked: bool = False) -> None:
     """Write the acknowledgement, archive the input, mark the file finished. Idempotent.
 
     The input is archived only if it still holds the content that was processed: after a
-    crash, a new file may have been dropped under the same name."""
-    write_atomically(Path(row.acknowledgement_path), row.acknowledgement_xml.encode("utf-8"))
+    crash, a new file may have been dropped under the same name. The caller holds the file's
+    path lock, so temporary files left by a run killed while writing this acknowledgement
+    are its own and can go."""
+    acknowledgement = Path(row.acknowledgement_path)
+    for leftover in acknowledgement.parent.glob(f".{acknowledgement.name}.*"):
+        leftover.unlink(missing_ok=True)
+    write_atomically(acknowledgement, row.acknowledgement_xml.encode("utf-8"))
     source, archive = Path(row.source_path), Path(row.archive_path)
     if source.exists() and (source_checked or _sha256(source) == row.sha256):
         archive.parent.mkdir(parents=True, exist_ok=True)

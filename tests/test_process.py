@@ -162,6 +162,8 @@ def test_crash_after_commit_is_finished_by_the_next_run(store, places, monkeypat
     declaration.unlink()  # just the préétabli: one file, one crash
 
     def disk_full(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / f".{path.name}.k1ll3d").write_bytes(data[:10])  # half a temporary
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(process_module, "write_atomically", disk_full)
@@ -169,6 +171,7 @@ def test_crash_after_commit_is_finished_by_the_next_run(store, places, monkeypat
         process_inbox(places, store=store)
     assert query(store, "SELECT count(*) FROM edi_file WHERE finished_at IS NULL") == [(1,)]
     assert acknowledgements(places.outbox) == []
+    assert len(list(places.outbox.glob(".*"))) == 1
 
     monkeypatch.undo()
     outcomes = process_inbox(places, store=store)
@@ -177,6 +180,7 @@ def test_crash_after_commit_is_finished_by_the_next_run(store, places, monkeypat
     assert query(store, "SELECT count(*), count(finished_at) FROM edi_file") == [(1, 1)]
     assert query(store, "SELECT count(*) FROM preetabli_line") == [(12,)]
     assert len(acknowledgements(places.outbox)) == 1
+    assert list(places.outbox.glob(".*")) == []  # the killed write's temporary is gone
     assert list(places.inbox.iterdir()) == []
 
 
