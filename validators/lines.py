@@ -34,7 +34,7 @@ def empty_entrants(parsed: ParsedFile) -> np.ndarray:
 
 def situation_ranks(b02: Block) -> np.ndarray:
     """Rank of each line's situation code in S_Ctr, -1 for an unknown code."""
-    codes = np.ascontiguousarray(b02.raw("L_Situation")).view(np.uint16).ravel()
+    codes = b02.packed("L_Situation").view(np.uint16).ravel()
     rank = np.full(len(b02), -1)
     for code, situation in situations().items():  # two bytes as one integer: cheap compares
         rank[codes == np.frombuffer(code.ljust(2).encode(), np.uint16)[0]] = situation.rank
@@ -46,13 +46,11 @@ def check_characters(parsed: ParsedFile, kind: str) -> list[Hits]:
     out = []
     for record in ORDER[kind]:
         block = parsed.block(record)
-        text = [f for f in data_fields(record) if not f.numeric]
-        if not len(block) or not text:
-            continue
-        columns = np.concatenate([np.arange(f.start, f.stop) for f in text])
-        if not block.data[:, columns].tobytes().translate(None, _ALLOWED_BYTES):
-            continue  # the usual case: every text field of the block checked at memory speed
-        for f in text:
+        for f in data_fields(record):
+            if f.numeric or not len(block):
+                continue
+            if not block.packed(f.name).tobytes().translate(None, _ALLOWED_BYTES):
+                continue  # the usual case, checked at memory speed
             bad = ~_ALLOWED[block.raw(f.name)].all(axis=1)
             strict = record == "B04" and f.name in ("L_Nom_Prenom", "L_Num_CIN")
             code = "CARACTERE_NON_ADMIS_ENTRANT" if strict else "CARACTERE_NON_ADMIS"
