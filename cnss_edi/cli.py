@@ -72,6 +72,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     except (SampleTooLarge, ValueError) as error:
         raise UsageError(str(error)) from None
     print(f"{len(paths)} files written to {args.out}")
+    from transforms.keys import affiliate_key_ok
+
+    if not affiliate_key_ok([args.affiliate])[0]:
+        print(
+            f"note: {args.affiliate} fails the public check-key algorithm; its files will "
+            "carry a CLE_AFFILIE warning (not a rejection)",
+            file=sys.stderr,
+        )
     return OK
 
 

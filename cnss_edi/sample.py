@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from schemas import RECORD_LENGTH, NoRuleInForce, ceiling_for, field, record_layouts, situations
-from transforms.keys import affiliate_key, affiliate_key_ok, insured_key
+from transforms.keys import affiliate_key, insured_key
 
 MAX_DAYS = 26  # declared days per person and month (§11); the worst case for capacity (§12)
 SPACE = ord(" ")
@@ -111,12 +111,12 @@ def _check_size(employees: int, entrants: int | None) -> int:
 
 def _check_args(affiliate: int, period: str, employers: int, line_ending: bytes) -> None:
     """Every argument is judged before anything is generated or written."""
-    if not 1_000_000 <= affiliate <= 9_999_999 or not affiliate_key_ok([affiliate])[0]:
-        key = int(affiliate_key([affiliate // 10])[0]) if 0 <= affiliate < 10**7 else "?"
+    # A wrong check key is not refused: the public key algorithm is known to fail on some
+    # real numbers, so validation only warns about it (CLE_AFFILIE), and so does the CLI.
+    if not 1_000_000 <= affiliate <= 9_999_999:
         raise ValueError(
-            f"N° d'affilié {affiliate} invalide : 7 chiffres avec une clé de contrôle juste "
-            f"(dernier chiffre attendu : {key}). / Invalid affiliate number: 7 digits with a "
-            "valid check key are required."
+            f"N° d'affilié {affiliate} invalide : 7 chiffres attendus. / Invalid affiliate "
+            "number: 7 digits are required."
         )
     if employers < 1 or affiliate // 10 + employers > 10**6:
         raise ValueError(
@@ -363,7 +363,8 @@ def write_samples(
     m = _check_size(employees, None if entrants is None else operator.index(entrants))
     _check_args(affiliate, period, employers, line_ending)
     prefixes = affiliate // 10 + np.arange(employers)
-    affiliates = prefixes * 10 + affiliate_key(prefixes)
+    affiliates = prefixes * 10 + affiliate_key(prefixes)  # the others: valid keys
+    affiliates[0] = affiliate
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

@@ -327,7 +327,18 @@ def test_crlf_line_ending(tmp_path: Path) -> None:
     assert dec.read_bytes().replace(b"\r\n", b"\n") == lf[1].read_bytes()
 
 
-@pytest.mark.parametrize("affiliate", [1234565, 123456, 12345674, 0, -1234567])
+def test_affiliate_with_a_wrong_key_is_used_as_given(tmp_path: Path) -> None:
+    # The public key algorithm fails on some real numbers: a warning, never a refusal.
+    paths = write_samples(tmp_path, affiliate=1234565, period=PERIOD, employees=5, employers=2)
+    assert [p.name for p in paths] == [
+        "AFFEBDS_1234565_202610.txt",
+        "DS_1234565_202610.txt",
+        "AFFEBDS_1234575_202610.txt",
+        "DS_1234575_202610.txt",
+    ]
+
+
+@pytest.mark.parametrize("affiliate", [123456, 12345674, 0, -1234567])
 def test_invalid_affiliate(tmp_path: Path, affiliate: int) -> None:
     with pytest.raises(ValueError, match="affilié"):
         write_samples(tmp_path / "out", affiliate=affiliate, period=PERIOD, employees=5)
