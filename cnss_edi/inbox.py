@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import logging
 import queue
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,18 +35,21 @@ def complete_files(
     SFTP clients, and files modified in the last `min_age_seconds`. Préétablis come first so
     that declarations are checked against them."""
     now = now if now is not None else dt.datetime.now().timestamp()
-    candidates = [*inbox.glob("*"), *inbox.glob("*/in/*")]
-    ready = [
-        p
-        for p in candidates
-        if p.is_file()
-        and p.suffix.lower() not in UPLOADING
-        and not p.name.startswith((".", "~"))
-        and now - p.stat().st_mtime >= min_age_seconds
-    ]
-    return sorted(
-        ready, key=lambda p: (not p.name.upper().startswith("AFFEBDS"), p.stat().st_mtime, str(p))
-    )
+    ready = []
+    for path in [*inbox.glob("*"), *inbox.glob("*/in/*")]:
+        if path.suffix.lower() in UPLOADING or path.name.startswith((".", "~")):
+            continue
+        try:
+            status = path.stat()
+        except FileNotFoundError:  # taken by another run while we listed
+            continue
+        if stat.S_ISREG(status.st_mode) and now - status.st_mtime >= min_age_seconds:
+            ready.append((not _is_preetabli(path), status.st_mtime, str(path), path))
+    return [path for *_, path in sorted(ready)]
+
+
+def _is_preetabli(path: Path) -> bool:
+    return path.name.upper().startswith("AFFEBDS")
 
 
 def process_inbox(
@@ -72,8 +76,8 @@ def process_inbox(
     files = complete_files(locations.inbox, min_age_seconds=min_age_seconds)
     tally = _Tally(len(files), progress, unreadable)
     run = functools.partial(_process_all, locations=locations, tally=tally)
-    preetablis = [p for p in files if p.name.upper().startswith("AFFEBDS")]
-    declarations = [p for p in files if p not in preetablis]
+    preetablis = [p for p in files if _is_preetabli(p)]
+    declarations = [p for p in files if not _is_preetabli(p)]
     outcomes = []
     for batch in (preetablis, declarations):  # declarations are checked against préétablis
         by_employer: dict[object, list[Path]] = {}
