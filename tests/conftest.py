@@ -15,6 +15,8 @@ from psycopg2 import sql
 from psycopg2.extensions import make_dsn
 
 from cnss_edi.postgres import LocalPostgres
+from cnss_edi.process import Locations
+from cnss_edi.store import Store
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +51,19 @@ def _admin(dsn: str, statement: sql.Composable) -> None:
         conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
         with conn.cursor() as cur:
             cur.execute(statement)
+
+
+@pytest.fixture
+def store(pg_conn_dsn: str) -> Iterator[Store]:
+    """The project's store on a fresh database."""
+    store = Store.open(pg_conn_dsn)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def places(tmp_path: Path) -> Locations:
+    """An empty inbox, and where acknowledgements and processed inputs go."""
+    places = Locations(tmp_path / "inbox", tmp_path / "outbox", tmp_path / "archive")
+    places.inbox.mkdir()
+    return places

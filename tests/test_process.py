@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,41 +12,10 @@ from lxml import etree
 
 from cnss_edi import process as process_module
 from cnss_edi.inbox import process_inbox
-from cnss_edi.process import Locations
 from cnss_edi.sample import write_samples
 from cnss_edi.store import Store
 from schemas import acknowledgement_xsd_path, field
-
-NS = {"a": "urn:cnss-edi:acknowledgement:1"}
-
-
-@pytest.fixture
-def store(pg_conn_dsn: str) -> Iterator[Store]:
-    store = Store.open(pg_conn_dsn)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def places(tmp_path: Path) -> Locations:
-    places = Locations(tmp_path / "inbox", tmp_path / "outbox", tmp_path / "archive")
-    places.inbox.mkdir()
-    return places
-
-
-def query(store: Store, sql: str, *parameters: object) -> list[tuple]:
-    with store.transaction() as cursor:
-        cursor.execute(sql, parameters)
-        return cursor.fetchall()
-
-
-def acknowledgements(outbox: Path) -> list[Path]:
-    return sorted(p for p in outbox.rglob("*.xml") if not p.name.startswith("."))
-
-
-def ack_of(outbox: Path, file_id: int) -> etree._Element:
-    (path,) = [p for p in acknowledgements(outbox) if p.stem.endswith(f"_AR_{file_id:08d}")]
-    return etree.parse(str(path)).getroot()
+from tests.db import NS, ack_of, acknowledgements, query
 
 
 def test_batch_is_loaded_once_with_one_valid_acknowledgement_per_file(store, places):
@@ -203,34 +170,6 @@ def test_crash_inside_the_transaction_leaves_nothing(store, places, monkeypatch)
     assert query(store, "SELECT count(*) FROM declaration_line") == [(8 + 0,)]
 
 
-def test_two_workers_on_one_inbox_process_each_file_once(pg_conn_dsn, places):
-    write_samples(places.inbox, affiliate=1234567, period="202610", employees=300, employers=3)
-    stores = [Store.open(pg_conn_dsn) for _ in range(2)]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(lambda s: process_inbox(places, store=s), stores))
-
-    names = sorted(o.file_name for run in runs for o in run)
-    assert len(names) == 6
-    assert all(o.status == "accepted" for run in runs for o in run)
-    rows = query(stores[0], "SELECT status, count(*) FROM edi_file GROUP BY status")
-    assert rows == [("accepted", 6)]
-    assert len(acknowledgements(places.outbox)) == 6
-    assert query(stores[0], "SELECT count(*) FROM declaration") == [(3,)]
-    for store in stores:
-        store.close()
-
-
-def test_folder_named_like_a_file_is_ignored(store, places):
-    write_samples(places.inbox, affiliate=1234567, period="202610", employees=5)
-    (places.inbox / "folder.txt").mkdir()  # a name that looks like a file but cannot be read
-    unreadable: list[Path] = []
-
-    outcomes = process_inbox(places, store=store, unreadable=unreadable)
-
-    assert [o.status for o in outcomes] == ["accepted", "accepted"]
-    assert unreadable == []  # not a file: never a candidate
-
-
 def test_logs_carry_no_salary_name_or_cin(store, places, caplog):
     (_, declaration) = write_samples(places.inbox, affiliate=1234567, period="202610", employees=30)
     lines = declaration.read_bytes().split(b"\n")
@@ -247,21 +186,3 @@ def test_logs_carry_no_salary_name_or_cin(store, places, caplog):
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert caplog.records  # the run did log
     assert not [s for s in secrets if len(s) >= 4 and s in logged]  # not "0": too common
-
-
-def test_any_complete_file_gets_an_answer_but_uploads_in_progress_wait(store, places):
-    write_samples(places.inbox, affiliate=1234567, period="202610", employees=5)
-    (places.inbox / "DS_1234567_202610.txt").rename(places.inbox / "declaration-octobre.dat")
-    (places.inbox / "DS_1234567_202611.txt.filepart").write_bytes(b"B00 half uploaded")
-    (places.inbox / ".DS_1234567_202611.txt").write_bytes(b"B00 hidden")
-
-    outcomes = process_inbox(places, store=store)
-
-    assert sorted((o.file_name, o.status) for o in outcomes) == [
-        ("AFFEBDS_1234567_202610.txt", "accepted"),
-        ("declaration-octobre.dat", "accepted"),
-    ]
-    assert sorted(p.name for p in places.inbox.iterdir()) == [
-        ".DS_1234567_202611.txt",
-        "DS_1234567_202611.txt.filepart",
-    ]
