@@ -33,8 +33,10 @@ DEMO_HOME := $(abspath $(DEMO))/.cnss-edi
 demo: $(STAMP) postgres-bin  ## sample files in, declarations, acknowledgements and a summary out
 	@CNSS_EDI_HOME=$(DEMO_HOME) $(MAKE) --no-print-directory db-stop
 	rm -rf $(DEMO)
-	$(BIN)/cnss-edi sample --affiliate 1234567 --period 202610 --employees 250 --employers 3 --seed 7 --out $(DEMO)/inbox
-	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi process --inbox $(DEMO)/inbox --outbox $(DEMO)/outbox
+	$(BIN)/cnss-edi sample --affiliate 1234567 --period 202610 --employees 250 --employers 3 --seed 7 --with-errors --out $(DEMO)/inbox
+	@# exit 1 means "some file rejected": the demo's _ERREURS file is meant to be
+	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi process --inbox $(DEMO)/inbox --outbox $(DEMO)/outbox \
+	  || test $$? -eq 1
 
 test: $(STAMP) postgres-bin  ## lint, then every test (starts its own PostgreSQL)
 	$(BIN)/ruff check .

@@ -56,7 +56,7 @@ def _read(path: Path) -> bytes:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from cnss_edi.sample import SampleTooLarge, write_samples
+    from cnss_edi.sample import SampleTooLarge, write_flawed_copy, write_samples
 
     try:
         paths = write_samples(
@@ -71,6 +71,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         )
     except (SampleTooLarge, ValueError) as error:
         raise UsageError(str(error)) from None
+    if args.with_errors:
+        paths.append(write_flawed_copy(paths[1]))
     print(f"{len(paths)} files written to {args.out}")
     from transforms.keys import affiliate_key_ok
 
@@ -231,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
     sample.add_argument("--out", required=True, help="folder to write the files into")
+    sample.add_argument(
+        "--with-errors",
+        action="store_true",
+        help="also write DS_<affiliate>_<period>_ERREURS.txt, a copy of the first declaration "
+        "with two mistakes, to see what a rejection looks like",
+    )
     sample.set_defaults(handler=cmd_sample)
 
     check = commands.add_parser(

@@ -25,7 +25,7 @@ from cnss_edi.pricing import preetabli_lines, price
 from cnss_edi.store import FileRow, Store
 from transforms.contributions import ContributionSummary
 from transforms.parse import ParsedFile, parse
-from validators.anomaly import Findings
+from validators.anomaly import Anomaly, Findings
 from validators.declaration import Validation, validate
 from validators.preetabli import Roster
 from validators.structure import file_kind, header
@@ -89,6 +89,7 @@ class FileOutcome:
     version: int | None = None
     contributions: ContributionSummary | None = None
     resumed: bool = False  # finished after an interrupted run
+    anomalies: tuple[Anomaly, ...] = ()  # as listed in the acknowledgement
 
     @classmethod
     def of(cls, ack: AckContent, path: str) -> FileOutcome:
@@ -105,6 +106,7 @@ class FileOutcome:
             ack.entrants,
             ack.version,
             ack.contributions,
+            anomalies=ack.findings.anomalies,
         )
 
     @classmethod

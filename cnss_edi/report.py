@@ -128,6 +128,13 @@ def process_text(outcomes: Sequence, inbox: Path, outbox: Path, archive: Path) -
         elif o.kind == "preetabli" and o.status == "accepted":
             detail = f"préétabli, {o.employees} employees expected"
         rows.append(f"  {o.status:9} {o.file_name:32} {detail}")
+        # Where, and which rule, but no value or message: this summary may end up in a task
+        # log, and a value can be a salary or a name. The acknowledgement has everything.
+        blocking = [a for a in o.anomalies if a.blocking] if o.status == "rejected" else []
+        rows += [
+            f"{'':13}line {a.line or '-'} {a.record or ''}.{a.field or ''}: {a.code}"
+            for a in blocking[:3]
+        ]
     declarations = [o for o in outcomes if o.contributions is not None]
     rows.append(
         f"accepted {counts['accepted']}, rejected {counts['rejected']}, "

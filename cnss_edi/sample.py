@@ -19,7 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from schemas import RECORD_LENGTH, NoRuleInForce, ceiling_for, field, record_layouts, situations
+from schemas import (
+    RECORD_LENGTH,
+    Field,
+    NoRuleInForce,
+    ceiling_for,
+    field,
+    record_layouts,
+    situations,
+)
 from transforms.keys import affiliate_key, insured_key
 
 MAX_DAYS = 26  # declared days per person and month (§11); the worst case for capacity (§12)
@@ -378,3 +386,32 @@ def write_samples(
         if progress is not None:
             progress((i + 1) * employees, employers * employees)
     return written
+
+
+def write_flawed_copy(declaration: Path) -> Path:
+    """Beside a valid declaration, a copy with two mistakes a payroll export really makes:
+    an entrant's name in lower case (refused for entrants, cahier IV-2.5) and an unknown
+    situation code. Neither touches a total, so the acknowledgement lists exactly those two.
+    Written as <name>_ERREURS.txt, for demonstrations and for testing a pipeline end to end."""
+    lines = declaration.read_bytes().split(b"\n")
+    b02 = next(i for i, line in enumerate(lines) if line.startswith(b"B02"))
+    entrant = next(
+        (i for i, line in enumerate(lines) if line.startswith(b"B04") and line[16:25].strip()),
+        None,
+    )
+    _overwrite(lines, b02, field("B02", "L_Situation"), b"XX")
+    if entrant is not None:
+        name = field("B04", "L_Nom_Prenom")
+        surname = lines[entrant][name.start : name.stop].rstrip()
+        _overwrite(lines, entrant, name, surname.title())
+    flawed = declaration.with_name(f"{declaration.stem}_ERREURS.txt")
+    tmp = flawed.with_name(f".{flawed.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(b"\n".join(lines))
+    os.replace(tmp, flawed)
+    return flawed
+
+
+def _overwrite(lines: list[bytes], index: int, where: Field, text: bytes) -> None:
+    line = lines[index]
+    padded = text.ljust(where.length)[: where.length]
+    lines[index] = line[: where.start] + padded + line[where.stop :]

@@ -437,3 +437,24 @@ def test_default_entrants_make_room_near_the_capacity(tmp_path: Path) -> None:
     (_pre, dec) = write_samples(tmp_path, affiliate=AFFILIATE, period=PERIOD, employees=38_400)
     entrants = [line for line in dec.read_bytes().split(b"\n") if line[:3] == b"B04"]
     assert len(entrants) == 61  # 2 % would be 768: only what the totals can still carry
+
+
+def test_flawed_copy_is_rejected_for_exactly_its_two_mistakes(tmp_path: Path) -> None:
+    from cnss_edi.sample import write_flawed_copy
+    from transforms.parse import parse
+    from validators.declaration import validate
+    from validators.preetabli import Roster
+
+    (pre, dec) = write_samples(tmp_path, affiliate=AFFILIATE, period=PERIOD, employees=60)
+    flawed = write_flawed_copy(dec)
+    result = validate(
+        parse(flawed.read_bytes()),
+        file_name=flawed.name,
+        preetabli=Roster.from_parsed(parse(pre.read_bytes())),
+    )
+    assert flawed.name == f"DS_{AFFILIATE}_{PERIOD}_ERREURS.txt"
+    assert result.status == "rejected"
+    assert sorted((a.code, a.record) for a in result.findings.anomalies) == [
+        ("CARACTERE_NON_ADMIS_ENTRANT", "B04"),
+        ("SITUATION_INCONNUE", "B02"),
+    ]
