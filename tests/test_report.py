@@ -51,3 +51,36 @@ def test_validation_text_names_line_field_and_rule():
     text = validation_text("DS.txt", run(raw))
     assert text.startswith("DS.txt: REJECTED")
     assert "line       3  B02  N_Jours_Declares      JOURS_HORS_LIMITES" in text
+
+
+def test_process_summary_shows_where_a_file_failed_but_no_value(tmp_path):
+    from pathlib import Path
+
+    from cnss_edi.process import FileOutcome
+    from cnss_edi.report import process_text
+    from validators.anomaly import BLOCKING, Anomaly
+
+    name = Anomaly(
+        "CARACTERE_NON_ADMIS_ENTRANT",
+        BLOCKING,
+        254,
+        "B04",
+        "L_Nom_Prenom",
+        "Mansouri Mohamed",
+        "Le nom ... n'admettent que A-Z",
+    )
+    outcome = FileOutcome(
+        6,
+        "DS_ERREURS.txt",
+        "declaration",
+        "rejected",
+        1234567,
+        "202610",
+        1,
+        Path("ack.xml"),
+        anomalies=(name,),
+    )
+    text = process_text([outcome], tmp_path, tmp_path, tmp_path)
+    assert "line 254 B04.L_Nom_Prenom: CARACTERE_NON_ADMIS_ENTRANT" in text
+    assert "Mansouri" not in text
+    assert "rejected 1" in text
