@@ -35,27 +35,25 @@ def run(*args: str, check_code: int | None = None) -> subprocess.CompletedProces
     return result
 
 
-@pytest.fixture(scope="module")
-def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("samples")
-    run(
+def sample(out: Path, *options: str, check_code: int = 0) -> subprocess.CompletedProcess[str]:
+    """`cnss-edi sample` for affiliate 1234567, period 202610, into `out`."""
+    return run(
         "sample",
         "--affiliate",
         "1234567",
         "--period",
         "202610",
-        "--employees",
-        "60",
-        "--entrants",
-        "3",
-        "--employers",
-        "2",
-        "--seed",
-        "5",
+        *options,
         "--out",
         str(out),
-        check_code=0,
+        check_code=check_code,
     )
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("samples")
+    sample(out, "--employees", "60", "--entrants", "3", "--employers", "2", "--seed", "5")
     return out
 
 
@@ -76,18 +74,7 @@ def test_sample_writes_both_files_per_employer(samples: Path) -> None:
 
 
 def test_sample_refuses_totals_that_cannot_fit(tmp_path: Path) -> None:
-    result = run(
-        "sample",
-        "--affiliate",
-        "1234567",
-        "--period",
-        "202610",
-        "--employees",
-        "38462",
-        "--out",
-        str(tmp_path),
-        check_code=2,
-    )
+    result = sample(tmp_path, "--employees", "38462", check_code=2)
     assert "38" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
@@ -193,20 +180,7 @@ def test_process_killed_at_random_moments_still_ends_exactly_once(
     tmp_path: Path, pg_conn_dsn: str
 ) -> None:
     inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
-    run(
-        "sample",
-        "--affiliate",
-        "1234567",
-        "--period",
-        "202610",
-        "--employees",
-        "3000",
-        "--employers",
-        "4",
-        "--out",
-        str(inbox),
-        check_code=0,
-    )
+    sample(inbox, "--employees", "3000", "--employers", "4")
     expected_lines = {}
     for path in inbox.glob("DS_*.txt"):
         raw = path.read_bytes().split(b"\n")
