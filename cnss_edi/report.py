@@ -109,6 +109,17 @@ def process_json(outcomes: Sequence, outbox: Path) -> dict[str, object]:
                 "acknowledgement": str(o.acknowledgement),
                 "due": o.contributions.due if o.contributions else None,
                 "resumed": o.resumed,
+                # Places and rules only (no value, no message): see process_text.
+                "anomalies": [
+                    {
+                        "code": a.code,
+                        "severity": a.severity,
+                        "line": a.line,
+                        "record": a.record,
+                        "field": a.field,
+                    }
+                    for a in o.anomalies
+                ],
             }
             for o in outcomes
         ],

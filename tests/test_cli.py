@@ -155,6 +155,7 @@ def test_process_json_summary(samples: Path, tmp_path: Path, pg_conn_dsn: str) -
     )
     summary = json.loads(result.stdout)
     assert (summary["files"], summary["accepted"], summary["rejected"]) == (4, 4, 0)
+    assert all(r["anomalies"] == [] and r["anomaly_count"] == 0 for r in summary["results"])
     assert len(list((tmp_path / "out").glob("*.xml"))) == 4
     assert list(inbox.iterdir()) == []
 
