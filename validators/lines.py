@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from schemas import data_fields, situations
@@ -58,76 +60,42 @@ def check_characters(parsed: ParsedFile, kind: str) -> list[Hits]:
     return out
 
 
+def _reporter(block: Block) -> Callable[..., Hits]:
+    """found_where bound to one block: report(code, mask, field, value=..., expected=...)."""
+
+    def report(code: str, mask: np.ndarray, field: str | None = None, **details: object) -> Hits:
+        return found_where(code, mask, block.line, record=block.record, field=field, **details)
+
+    return report
+
+
 def check_b02(parsed: ParsedFile, ceiling: int | None) -> list[Hits]:
     b02 = parsed.block("B02")
-    line, number = b02.line, b02.number("N_Num_Assure")
-    days, real, capped = (
-        b02.number(n) for n in ("N_Jours_Declares", "N_Salaire_Reel", "N_Salaire_Plaf")
-    )
+    report = _reporter(b02)
+    number, days = b02.number("N_Num_Assure"), b02.number("N_Jours_Declares")
+    real, capped = b02.number("N_Salaire_Reel"), b02.number("N_Salaire_Plaf")
     reverse, net = b02.number("N_AF_A_Reverser"), b02.number("N_AF_Net_A_Payer")
     rank = situation_ranks(b02)
     regular = regular_number(number, b02.valid("N_Num_Assure"))
-    out = [
-        found_where(
-            "JOURS_HORS_LIMITES", days > MAX_DAYS, line, record="B02", field="N_Jours_Declares"
-        ),
-        found_where("SITUATION_INCONNUE", rank < 0, line, record="B02", field="L_Situation"),
-        found_where(
-            "ASSURE_INVALIDE",
-            b02.valid("N_Num_Assure") & ~regular,
-            line,
-            record="B02",
-            field="N_Num_Assure",
-        ),
-        _key_warnings(b02, regular),
-    ]
     readable = b02.valid("N_Salaire_Reel") & b02.valid("N_Salaire_Plaf")
-    if ceiling is not None:
-        expected = np.minimum(real, ceiling)
-        out.append(
-            found_where(
-                "PLAFOND",
-                readable & (capped != expected),
-                line,
-                record="B02",
-                field="N_Salaire_Plaf",
-                expected=expected,
-            )
-        )
-    active = (days != 0) | (real != 0) | (capped != 0)
-    for code, situation in situations().items():
-        if situation.zero_days_and_salary == "none":
-            continue
-        anomaly = (
-            "SITUATION_MP_NON_NULS"
-            if situation.zero_days_and_salary == "blocking"
-            else "SITUATION_SANS_ACTIVITE"
-        )
-        out.append(
-            found_where(
-                anomaly,
-                (rank == situation.rank) & active,
-                line,
-                record="B02",
-                field="L_Situation",
-                value=code,
-            )
-        )
-    working = (rank == 0) & (days > 0) & (real == 0) & b02.valid("N_Salaire_Reel")
-    out.append(
-        found_where("SALAIRE_NUL_EN_ACTIVITE", working, line, record="B02", field="N_Salaire_Reel")
-    )
+    out = [
+        report("JOURS_HORS_LIMITES", days > MAX_DAYS, "N_Jours_Declares"),
+        report("SITUATION_INCONNUE", rank < 0, "L_Situation"),
+        report("ASSURE_INVALIDE", b02.valid("N_Num_Assure") & ~regular, "N_Num_Assure"),
+        _key_warnings(b02, regular),
+        *_ceiling(report, "N_Salaire_Plaf", readable, real, capped, ceiling),
+        *_situations(report, rank, active=(days != 0) | (real != 0) | (capped != 0)),
+        report(
+            "SALAIRE_NUL_EN_ACTIVITE",
+            (rank == 0) & (days > 0) & (real == 0) & b02.valid("N_Salaire_Reel"),
+            "N_Salaire_Reel",
+        ),
+    ]
+    # Sortant or décédé: the AF paid in advance comes back (cahier IV-3, IV-4).
     leaving = np.isin(rank, [situations()[c].rank for c in ("SO", "DE")])
     both = b02.valid("N_AF_A_Reverser") & b02.valid("N_AF_Net_A_Payer")
     out.append(
-        found_where(
-            "AF_A_REVERSER",
-            leaving & both & (reverse != net),
-            line,
-            record="B02",
-            field="N_AF_A_Reverser",
-            expected=net,
-        )
+        report("AF_A_REVERSER", leaving & both & (reverse != net), "N_AF_A_Reverser", expected=net)
     )
     terms = (
         "N_Num_Assure",
@@ -136,87 +104,77 @@ def check_b02(parsed: ParsedFile, ceiling: int | None) -> list[Hits]:
         "N_Salaire_Reel",
         "N_Salaire_Plaf",
     )
-    expected = number + reverse + days + real + capped + rank
     computable = np.logical_and.reduce([b02.valid(t) for t in terms]) & (rank >= 0)
-    out.append(_control_sum(b02, computable, expected))
+    out.append(_control_sum(b02, computable, number + reverse + days + real + capped + rank))
     return out
 
 
 def check_b04(parsed: ParsedFile, ceiling: int | None) -> list[Hits]:
     b04 = parsed.block("B04")
+    report = _reporter(b04)
     empty = empty_entrants(parsed)
     out = []
     if len(b04) > 1:  # the empty B04 stands alone or not at all
-        out.append(found_where("B04_VIDE_MAL_PLACE", empty, b04.line, record="B04"))
-    real_line = ~empty
-    line, number, known = b04.line, b04.number("N_Num_Assure"), b04.valid("N_Num_Assure")
+        out.append(report("B04_VIDE_MAL_PLACE", empty))
+    entrant = ~empty
+    number, known = b04.number("N_Num_Assure"), b04.valid("N_Num_Assure")
     days, real, capped = (b04.number(n) for n in ("N_Nbr_Jours", "N_Sal_Reel", "N_Sal_Plaf"))
     occasional = known & (number == OCCASIONAL)
     unregistered = known & (number == NO_NUMBER_YET)
-    regular = regular_number(number, known) & real_line
+    regular = regular_number(number, known) & entrant
+    readable = entrant & b04.valid("N_Sal_Reel") & b04.valid("N_Sal_Plaf")
     out += [
-        found_where(
-            "CHAMP_NON_NUMERIQUE", real_line & ~known, line, record="B04", field="N_Num_Assure"
-        ),
-        found_where(
+        report("CHAMP_NON_NUMERIQUE", entrant & ~known, "N_Num_Assure"),
+        report(
             "ASSURE_INVALIDE",
-            real_line & known & ~(regular | occasional | unregistered),
-            line,
-            record="B04",
-            field="N_Num_Assure",
+            entrant & known & ~(regular | occasional | unregistered),
+            "N_Num_Assure",
         ),
-        found_where(
-            "ENTRANT_SANS_CIN",
-            unregistered & b04.blank("L_Num_CIN"),
-            line,
-            record="B04",
-            field="L_Num_CIN",
+        report("ENTRANT_SANS_CIN", unregistered & b04.blank("L_Num_CIN"), "L_Num_CIN"),
+        report(
+            "ENTRANT_SANS_NOM", entrant & ~occasional & b04.blank("L_Nom_Prenom"), "L_Nom_Prenom"
         ),
-        found_where(
-            "ENTRANT_SANS_NOM",
-            real_line & ~occasional & b04.blank("L_Nom_Prenom"),
-            line,
-            record="B04",
-            field="L_Nom_Prenom",
-        ),
-        found_where(
-            "JOURS_HORS_LIMITES",
-            real_line & (days > MAX_DAYS),
-            line,
-            record="B04",
-            field="N_Nbr_Jours",
-        ),
+        report("JOURS_HORS_LIMITES", entrant & (days > MAX_DAYS), "N_Nbr_Jours"),
         _key_warnings(b04, regular),
-    ]
-    readable = real_line & b04.valid("N_Sal_Reel") & b04.valid("N_Sal_Plaf")
-    if ceiling is not None:
-        expected = np.minimum(real, ceiling)
-        out.append(
-            found_where(
-                "PLAFOND",
-                readable & ~occasional & (capped != expected),
-                line,
-                record="B04",
-                field="N_Sal_Plaf",
-                expected=expected,
-            )
-        )
-    out.append(
-        found_where(
+        *_ceiling(report, "N_Sal_Plaf", readable & ~occasional, real, capped, ceiling),
+        # Occasional labour is only bound by its real salary (cahier IV-3).
+        report(
             "PLAFOND_OCCASIONNEL",
             readable & occasional & (capped > real),
-            line,
-            record="B04",
-            field="N_Sal_Plaf",
+            "N_Sal_Plaf",
             expected=real,
-        )
-    )
-    computable = (
-        real_line
-        & known
-        & np.logical_and.reduce([b04.valid(t) for t in ("N_Nbr_Jours", "N_Sal_Reel", "N_Sal_Plaf")])
-    )
+        ),
+    ]
+    terms = ("N_Nbr_Jours", "N_Sal_Reel", "N_Sal_Plaf")
+    computable = entrant & known & np.logical_and.reduce([b04.valid(t) for t in terms])
     out.append(_control_sum(b04, computable, number + days + real + capped))
+    return out
+
+
+def _ceiling(
+    report: Callable[..., Hits],
+    field: str,
+    mask: np.ndarray,
+    real: np.ndarray,
+    capped: np.ndarray,
+    ceiling: int | None,
+) -> list[Hits]:
+    """Capped salary = min(real, ceiling of the period)."""
+    if ceiling is None:  # no ceiling in force: reported as PERIODE_HORS_BAREME
+        return []
+    expected = np.minimum(real, ceiling)
+    return [report("PLAFOND", mask & (capped != expected), field, expected=expected)]
+
+
+def _situations(report: Callable[..., Hits], rank: np.ndarray, active: np.ndarray) -> list[Hits]:
+    """Situations that allow no days or salary: MP by the cahier, SO/CS/MS by practice."""
+    out = []
+    for code, situation in situations().items():
+        if situation.zero_days_and_salary == "none":
+            continue
+        blocking = situation.zero_days_and_salary == "blocking"
+        anomaly = "SITUATION_MP_NON_NULS" if blocking else "SITUATION_SANS_ACTIVITE"
+        out.append(report(anomaly, (rank == situation.rank) & active, "L_Situation", value=code))
     return out
 
 
