@@ -12,11 +12,16 @@ from transforms.parse import ParsedFile
 from validators.lines import empty_entrants
 
 
-def contributions(parsed: ParsedFile, period: str) -> tuple[pd.DataFrame, ContributionSummary]:
-    """Per-employee amounts (B02 lines, then real entrants) and the declaration's totals."""
+def contributions(
+    parsed: ParsedFile, period: str, entrants: np.ndarray | None = None
+) -> tuple[pd.DataFrame, ContributionSummary]:
+    """Per-employee amounts (B02 lines, then real entrants) and the declaration's totals.
+    `entrants` masks the real B04 lines, when the caller has it already."""
     b02, b04 = parsed.block("B02"), parsed.block("B04")
     rates = rates_for(period)
-    salaries = declared_salaries(b02, b04, ~empty_entrants(parsed))
+    if entrants is None:
+        entrants = ~empty_entrants(parsed)
+    salaries = declared_salaries(b02, b04, entrants)
     amounts = per_employee(salaries, rates)
     return pd.concat([salaries, amounts], axis=1), summarise(salaries, amounts, rates)
 
@@ -25,7 +30,7 @@ def price(parsed: ParsedFile, period: str) -> tuple[pa.Table, ContributionSummar
     """An accepted declaration's lines ready to load (with their contributions), and totals."""
     b02, b04 = parsed.block("B02"), parsed.block("B04")
     entrants = ~empty_entrants(parsed)
-    amounts, summary = contributions(parsed, period)
+    amounts, summary = contributions(parsed, period, entrants)
     n04 = int(entrants.sum())
 
     def numbers(b02_field: str, b04_field: str | None = None) -> pa.Array:

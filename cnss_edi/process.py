@@ -146,8 +146,7 @@ def _process_locked(path: Path, *, store: Store, locations: Locations) -> FileOu
     seen = store.files_with_sha(received.sha256)
     unfinished = [row for row in seen if not row.finished]
     if unfinished:
-        finish(store, unfinished[0])
-        return FileOutcome.resumed_from(unfinished[0])
+        return _resume(store, unfinished[0])
     if seen:
         return _duplicate(received, seen[0], store=store, locations=locations)
     parsed = parse(raw)
@@ -168,10 +167,7 @@ def _process_locked(path: Path, *, store: Store, locations: Locations) -> FileOu
     except psycopg2.errors.UniqueViolation:
         # Another worker stored the same content between our lookup and our insert (our
         # transaction was rolled back): its row is the file's one terminal state.
-        first = store.files_with_sha(received.sha256)[0]
-        if not first.finished:
-            finish(store, first)
-        return FileOutcome.resumed_from(first)
+        return _resume(store, store.files_with_sha(received.sha256)[0])
     log.info(
         "file %s (%s): %s, %d anomalies",
         outcome.file_id,
@@ -325,6 +321,13 @@ def _destinations(
         ack.period,
         ack.findings.total,
     )
+
+
+def _resume(store: Store, row: FileRow) -> FileOutcome:
+    """The file already has its terminal state in the store: make sure it is finished."""
+    if not row.finished:
+        finish(store, row)
+    return FileOutcome.resumed_from(row)
 
 
 def finish(store: Store, row: FileRow, *, source_checked: bool = False) -> None:

@@ -50,6 +50,23 @@ def sample(out: Path, *options: str, check_code: int = 0) -> subprocess.Complete
     )
 
 
+def process(
+    inbox: Path, outbox: Path, dsn: str, *options: str, check_code: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """`cnss-edi process` from `inbox` to `outbox` on the database `dsn`."""
+    return run(
+        "process",
+        "--inbox",
+        str(inbox),
+        "--outbox",
+        str(outbox),
+        "--database-url",
+        dsn,
+        *options,
+        check_code=check_code,
+    )
+
+
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("samples")
@@ -142,17 +159,7 @@ def test_process_json_summary(samples: Path, tmp_path: Path, pg_conn_dsn: str) -
     inbox.mkdir()
     for path in samples.iterdir():
         (inbox / path.name).write_bytes(path.read_bytes())
-    result = run(
-        "process",
-        "--inbox",
-        str(inbox),
-        "--outbox",
-        str(tmp_path / "out"),
-        "--database-url",
-        pg_conn_dsn,
-        "--json",
-        check_code=0,
-    )
+    result = process(inbox, tmp_path / "out", pg_conn_dsn, "--json", check_code=0)
     summary = json.loads(result.stdout)
     assert (summary["files"], summary["accepted"], summary["rejected"]) == (4, 4, 0)
     assert all(r["anomalies"] == [] and r["anomaly_count"] == 0 for r in summary["results"])
@@ -163,15 +170,8 @@ def test_process_json_summary(samples: Path, tmp_path: Path, pg_conn_dsn: str) -
 def test_unreachable_database_is_a_clean_failure(samples: Path, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    result = run(
-        "process",
-        "--inbox",
-        str(inbox),
-        "--outbox",
-        str(tmp_path / "out"),
-        "--database-url",
-        "host=/nonexistent dbname=x user=secret_user",
-        check_code=3,
+    result = process(
+        inbox, tmp_path / "out", "host=/nonexistent dbname=x user=secret_user", check_code=3
     )
     assert "database error" in result.stderr
 
@@ -203,16 +203,7 @@ def test_process_killed_at_random_moments_still_ends_exactly_once(
         time.sleep(delay)
         child.send_signal(signal.SIGKILL)
         child.wait()
-    run(
-        "process",
-        "--inbox",
-        str(inbox),
-        "--outbox",
-        str(outbox),
-        "--database-url",
-        pg_conn_dsn,
-        check_code=0,
-    )
+    process(inbox, outbox, pg_conn_dsn, check_code=0)
 
     with closing(psycopg2.connect(pg_conn_dsn)) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT id, file_name, status, finished_at IS NOT NULL FROM edi_file")

@@ -94,12 +94,12 @@ def check_against_preetabli(declaration: ParsedFile, roster: Roster) -> list[Hit
     at = by_number[position]  # préétabli row of each declared line
     line = b02.line[known]
 
-    def roster_column(name: str) -> np.ndarray:
-        return roster.employees[name].to_numpy(np.int64)[at]
-
+    expected_of = {  # the préétabli's value for each declared line, read once per column
+        name: roster.employees[name].to_numpy(np.int64)[at] for name in ROSTER_COLUMNS[1:]
+    }
     for name in AF_FIELDS:
         # An unreadable field (read as 0) is CHAMP_NON_NUMERIQUE already, not a difference.
-        wrong = b02.valid(name)[known] & (b02.number(name)[known] != roster_column(name))
+        wrong = b02.valid(name)[known] & (b02.number(name)[known] != expected_of[name])
         out.append(
             found_where(
                 "PREETABLI_AF_DIFFERENTE",
@@ -107,10 +107,10 @@ def check_against_preetabli(declaration: ParsedFile, roster: Roster) -> list[Hit
                 line,
                 record="B02",
                 field=name,
-                expected=roster_column(name),
+                expected=expected_of[name],
             )
         )
-    over = b02.number("N_AF_A_Reverser")[known] > roster_column("N_AF_Net_A_Payer")
+    over = b02.number("N_AF_A_Reverser")[known] > expected_of["N_AF_Net_A_Payer"]
     out.append(
         found_where(
             "AF_REVERSER_SUPERIEUR",
@@ -118,11 +118,11 @@ def check_against_preetabli(declaration: ParsedFile, roster: Roster) -> list[Hit
             line,
             record="B02",
             field="N_AF_A_Reverser",
-            expected=roster_column("N_AF_Net_A_Payer"),
+            expected=expected_of["N_AF_Net_A_Payer"],
         )
     )
     children = b02.valid("N_Enfants")[known] & (
-        b02.number("N_Enfants")[known] != roster_column("N_Enfants")
+        b02.number("N_Enfants")[known] != expected_of["N_Enfants"]
     )
     out.append(
         found_where(
@@ -131,7 +131,7 @@ def check_against_preetabli(declaration: ParsedFile, roster: Roster) -> list[Hit
             line,
             record="B02",
             field="N_Enfants",
-            expected=roster_column("N_Enfants"),
+            expected=expected_of["N_Enfants"],
         )
     )
     return out
