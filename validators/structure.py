@@ -24,8 +24,8 @@ FILE_NAME = re.compile(r"^(?:DS|AFFEBDS)_(\d{7})_(\d{6})\.txt$", re.IGNORECASE)
 
 def file_kind(parsed: ParsedFile) -> str:
     """'preetabli' when the first line is an A record, else 'declaration'."""
-    types = parsed.lines.record_types
-    return "preetabli" if len(types) and types[0].startswith(b"A") else "declaration"
+    data = parsed.lines.data
+    return "preetabli" if len(data) and data[0, 0] == ord("A") else "declaration"
 
 
 def check_lines(parsed: ParsedFile, kind: str) -> list[Hits]:
