@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from lxml import etree
 
@@ -18,6 +19,8 @@ from transforms.money import format_mad
 from validators.anomaly import Findings
 
 NAMESPACE = "urn:cnss-edi:acknowledgement:1"
+MOROCCO = ZoneInfo("Africa/Casablanca")  # times shown to people are Morocco's, zone named
+READABLE = 0o644  # the declarant's SFTP account reads its acknowledgements
 _SCHEMA_LOCK = threading.Lock()
 
 
@@ -69,9 +72,10 @@ def summary_text(ack: AckContent) -> str:
     """One French sentence saying what happened and what to do."""
     what, agreed = ("Préétabli", "") if ack.kind == "preetabli" else ("Déclaration", "e")
     if ack.status == "duplicate" and ack.original is not None:
+        when = ack.original.received_at.astimezone(MOROCCO)
         return (
             f"Fichier identique au fichier n° {ack.original.file_id} reçu le "
-            f"{ack.original.received_at:%d/%m/%Y à %H:%M} : ignoré, rien n'a changé."
+            f"{when:%d/%m/%Y à %H:%M} (heure du Maroc) : ignoré, rien n'a changé."
         )
     if ack.status == "rejected":
         return (
@@ -164,12 +168,14 @@ def render(ack: AckContent) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes, *, mode: int = READABLE) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over the target:
-    a reader never sees half an acknowledgement, and rewriting the same one is harmless."""
+    a reader never sees half an acknowledgement, and rewriting the same one is harmless.
+    The mode is set explicitly: mkstemp makes 0600 files, whatever the umask."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(handle, mode)
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the commands import what they need when they run: --help st
     from validators.preetabli import Roster
 
 OK, REJECTED, USAGE, FAILURE = 0, 1, 2, 3
+PIPE_CLOSED = 141  # what a shell reports for a command stopped by SIGPIPE
 
 
 class UsageError(Exception):
@@ -44,15 +45,26 @@ def _progress(label: str) -> Callable[[int, int], None] | None:
     return show
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path) -> bytes | None:
+    """A file named on the command line (links followed: the user chose it), or None when it
+    is larger than any valid declaration. Never blocks on a FIFO or a device."""
+    from cnss_edi.dropbox import NotARegularFile, read_regular
+    from schemas import MAX_FILE_BYTES
+
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a folder, not a file") from None
-    except PermissionError:
-        raise UsageError(f"{path}: permission denied") from None
+        raw, _ = read_regular(path, limit=MAX_FILE_BYTES, follow=True)
+    except NotARegularFile as kind:
+        raise UsageError(f"{path}: {kind}, not a regular file") from None
+    except OSError as error:  # missing, a folder, no permission, a link loop, too long…
+        raise UsageError(f"{_shown(path)}: {error.strerror}") from None
+    return raw
+
+
+def _shown(path: Path) -> str:
+    from cnss_edi.dropbox import printable
+
+    text = printable(str(path))
+    return text if len(text) <= 200 else f"…{text[-199:]}"
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -90,6 +102,10 @@ def _validation(path: Path, roster: Roster | None = None) -> tuple[bytes, Parsed
     from validators.declaration import validate
 
     raw = _read(path)
+    if raw is None:
+        from validators.declaration import oversized
+
+        return b"", parse(b""), oversized(path.stat().st_size)
     parsed = parse(raw)
     validation = validate(parsed, file_name=path.name, preetabli=roster, today=dt.date.today())
     return raw, parsed, validation
@@ -158,27 +174,61 @@ def cmd_process(args: argparse.Namespace) -> int:
     outbox = Path(args.outbox)
     archive = Path(args.archive) if args.archive else inbox.resolve().parent / "archive"
     store = Store.open(_database_url(args.database_url))
-    unreadable: list[Path] = []
     try:
-        outcomes = process_inbox(
+        run = process_inbox(
             Locations(inbox.resolve(), outbox.resolve(), archive.resolve()),
             store=store,
             workers=args.workers,
-            min_age_seconds=args.min_age,
+            settle=args.settle,
             progress=_progress("files processed"),
-            unreadable=unreadable,
         )
     finally:
         store.close()
-    for path in unreadable:
-        print(f"cnss-edi process: {path}: cannot be read, left in the inbox", file=sys.stderr)
     if args.json:
-        print(json.dumps(report.process_json(outcomes, outbox)))
+        print(json.dumps(report.process_json(run, outbox)))
     else:
-        print(report.process_text(outcomes, inbox, outbox, archive))
-    if unreadable:
+        print(report.process_text(run, inbox, outbox, archive))
+    if run.failed:
         return FAILURE
+    rejected = any(o.status == "rejected" for o in run.outcomes)
+    return REJECTED if rejected or run.refused else OK
+
+
+def cmd_load_preetabli(args: argparse.Namespace) -> int:
+    from cnss_edi import report
+    from cnss_edi.process import Locations, load_preetabli
+    from cnss_edi.store import Store
+    from transforms.parse import parse
+    from validators.structure import file_kind
+
+    contents = []
+    for name in args.files:
+        raw = _read(Path(name))
+        if raw is None or file_kind(parse(raw[:262])) != "preetabli":
+            raise UsageError(f"{name}: not a préétabli (AFFEBDS_…, A00…A03 records)")
+        contents.append((Path(name), raw))
+    store = Store.open(_database_url(args.database_url))
+    here = Path.cwd()
+    try:
+        outcomes = [
+            load_preetabli(path, raw, store=store, locations=Locations(here, here, here))
+            for path, raw in contents
+        ]
+    finally:
+        store.close()
+    print(report.preetabli_text(outcomes))
     return REJECTED if any(o.status == "rejected" for o in outcomes) else OK
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds, finite and not negative (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 <= value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
 
 
 def _database_url(option: str | None) -> str:
@@ -282,11 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
         " else the embedded local PostgreSQL in .cnss-edi/)",
     )
     run.add_argument(
-        "--min-age",
-        type=float,
-        default=0,
+        "--settle",
+        type=_seconds,
+        default=2.0,
         metavar="SECONDS",
-        help="skip files modified less than SECONDS ago (uploads in progress)",
+        help="take a file only once it has stayed unchanged for SECONDS (default 2); "
+        "uploads named *.part, *.filepart, … always wait",
     )
     run.add_argument(
         "--workers",
@@ -296,6 +347,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(handler=cmd_process)
+
+    load = commands.add_parser(
+        "load-preetabli",
+        help="load the préétablis CNSS issued (operators only)",
+        description="Validate and store each préétabli FILE (AFFEBDS_…): declarations for "
+        "its employer and period are then checked against it. Préétablis come from CNSS: "
+        "one dropped in a declarant's box is refused.",
+    )
+    load.add_argument("files", nargs="+", metavar="FILE", help="préétabli (AFFEBDS_…) files")
+    load.add_argument(
+        "--database-url",
+        help="PostgreSQL DSN/URL (default: $CNSS_EDI_DATABASE_URL,"
+        " else the embedded local PostgreSQL in .cnss-edi/)",
+    )
+    load.set_defaults(handler=cmd_load_preetabli)
     return parser
 
 
@@ -314,6 +380,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.handler(args)
+    except BrokenPipeError:  # `cnss-edi validate f | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
     except UsageError as error:
         print(f"cnss-edi {args.command}: {error}", file=sys.stderr)
         return USAGE

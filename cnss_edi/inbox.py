@@ -1,55 +1,46 @@
-"""The inbox as a batch: which files are complete, in which order, by how many workers.
+"""The inbox as a batch: finish what was interrupted, claim what is complete, judge every
+claimed file in order of receipt, by as many workers as asked.
 
-Drop boxes are <inbox>/<affiliate>/in/ (their acknowledgements go to
-<outbox>/<affiliate>/out/); a flat inbox works too.
+Order: each drop box is one queue, judged in receipt order by whichever worker (of any run)
+holds its lock, so a box's corrections supersede one another in the order they arrived. A
+flat inbox is split by the affiliate its file names announce (a name that announces none
+goes to one shared queue). One entry never stops the others: an internal error on one file
+is reported and leaves it claimed for the next run; only a database or disk failure stops
+the run.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import logging
+import os
 import queue
-import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from cnss_edi.process import FileOutcome, Locations, account_of, finish, process_file
-from cnss_edi.store import Store
+import psycopg2
+
+from cnss_edi import dropbox
+from cnss_edi.dropbox import Refused
+from cnss_edi.process import FileOutcome, Locations, finish, process_receipt, receipt_name
+from cnss_edi.store import Receipt, Store, receipt_key
 from validators.structure import FILE_NAME
 
 log = logging.getLogger(__name__)
-# Names that SFTP clients give a file while it is still being written (WinSCP, FileZilla, …).
-UPLOADING = {".part", ".filepart", ".partial", ".tmp", ".crdownload", ".upload"}
+# Failures that mean the run cannot go on: the database or the disk is gone.
+FATAL = (psycopg2.OperationalError, psycopg2.InterfaceError, OSError)
 
 
-def complete_files(
-    inbox: Path, *, min_age_seconds: float = 0, now: float | None = None
-) -> list[Path]:
-    """Files ready to process, in the inbox or in <affiliate>/in/.
+@dataclass
+class InboxRun:
+    """What one run did: outcomes (in file id order), entries refused, uploads left waiting,
+    and files an internal error left claimed for the next run."""
 
-    Every file counts, whatever its name (a wrongly named file still deserves an answer),
-    except what an upload in progress looks like: hidden names, the temporary suffixes of
-    SFTP clients, and files modified in the last `min_age_seconds`. Préétablis come first so
-    that declarations are checked against them."""
-    now = now if now is not None else dt.datetime.now().timestamp()
-    ready = []
-    for path in [*inbox.glob("*"), *inbox.glob("*/in/*")]:
-        if path.suffix.lower() in UPLOADING or path.name.startswith((".", "~")):
-            continue
-        try:
-            status = path.stat()
-        except FileNotFoundError:  # taken by another run while we listed
-            continue
-        if stat.S_ISREG(status.st_mode) and now - status.st_mtime >= min_age_seconds:
-            ready.append((not _is_preetabli(path), status.st_mtime, str(path), path))
-    return [path for *_, path in sorted(ready)]
-
-
-def _is_preetabli(path: Path) -> bool:
-    return path.name.upper().startswith("AFFEBDS")
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    waiting: int = 0
+    failed: list[str] = field(default_factory=list)
 
 
 def process_inbox(
@@ -57,59 +48,130 @@ def process_inbox(
     *,
     store: Store,
     workers: int = 1,
-    min_age_seconds: float = 0,
+    settle: float = 0,
     progress: Callable[[int, int], None] | None = None,
-    unreadable: list[Path] | None = None,
-) -> list[FileOutcome]:
-    """Finish what an interrupted run left, then process every complete file.
+) -> InboxRun:
+    """Finish interrupted files, claim complete uploads, judge every claimed file.
 
-    Préétablis go first, then declarations, by up to `workers` threads with a database
-    connection each: while one thread waits for PostgreSQL to swallow a COPY, another parses
-    the next file. One employer's files stay in one thread, in arrival order, so that their
-    versions follow it. A file that cannot be read is left in the inbox and appended to
-    `unreadable`.
-    """
-    for row in store.unfinished_files():  # an earlier run stopped between commit and finish
-        with store.path_lock(row.source_path) as mine:
+    `settle`: seconds a file must have stayed unchanged (on our clock) to be taken."""
+    run = InboxRun()
+    resumed = _finish_interrupted(store, locations)
+    seen = dropbox.settled(locations.inbox, settle)
+    run.refused, run.waiting = seen.refused, seen.waiting
+    for candidate in sorted(seen.candidates, key=lambda c: (c.box, c.signature[2], c.name)):
+        _claim(store, locations, candidate, run)
+    groups: dict[str, list[Receipt]] = {}
+    for receipt in store.pending_receipts():
+        groups.setdefault(queue_of(receipt), []).append(receipt)
+    tally = _Tally(sum(map(len, groups.values())), progress)
+    judged = _in_parallel(list(groups), store, workers, locations, tally, run)
+    run.outcomes = resumed + sorted(judged, key=lambda outcome: outcome.file_id)
+    for refused in run.refused:
+        log.warning("%s refused: %s", refused.where, refused.reason)
+    return run
+
+
+def queue_of(receipt: Receipt) -> str:
+    """The queue a receipt waits in: its drop box, or in a flat inbox its name's affiliate."""
+    if receipt.box:
+        return receipt.box
+    match = FILE_NAME.match(receipt.file_name)
+    return f"flat:{match.group(1) if match else '*'}"
+
+
+def _finish_interrupted(store: Store, locations: Locations) -> list[FileOutcome]:
+    """Files committed by a run that stopped before answering them."""
+    done = []
+    for row in store.unfinished_files():
+        key = receipt_key(row.receipt_id) if row.receipt_id is not None else f"file:{row.id}"
+        with store.lock(key) as mine:
             if mine:  # else a live worker is finishing it right now
-                finish(store, row)
-    files = complete_files(locations.inbox, min_age_seconds=min_age_seconds)
-    tally = _Tally(len(files), progress, unreadable)
-    run = functools.partial(_process_all, locations=locations, tally=tally)
-    preetablis = [p for p in files if _is_preetabli(p)]
-    declarations = [p for p in files if not _is_preetabli(p)]
+                finish(store, row, locations)
+                done.append(FileOutcome.resumed_from(row, locations))
+    return done
+
+
+def _claim(store: Store, locations: Locations, candidate: dropbox.Candidate, run: InboxRun) -> None:
+    receipt = store.new_receipt(candidate.box, receipt_name(candidate.name), candidate.size)
+    taken = False
+    try:
+        taken = dropbox.claim(locations.inbox, candidate, receipt.id)
+    except OSError as error:  # the box changed under us (a folder swapped for a link…)
+        run.refused.append(Refused(candidate.where, f"inaccessible ({error.strerror})"))
+    finally:
+        if not taken:
+            store.drop_receipt(receipt.id)
+        store.unlock(receipt_key(receipt.id))
+
+
+def _judge_queue(
+    name: str, store: Store, locations: Locations, tally: _Tally, run: InboxRun
+) -> list[FileOutcome]:
+    """Judge a queue's pending receipts in order, holding the queue's lock (waiting for it if
+    another run has it: that run may be judging earlier receipts of the same box)."""
     outcomes = []
-    for batch in (preetablis, declarations):  # declarations are checked against préétablis
-        by_employer: dict[object, list[Path]] = {}
-        for path in batch:
-            by_employer.setdefault(_employer_of(path, locations.inbox), []).append(path)
-        done = _in_parallel(list(by_employer.values()), run, store, workers)
-        outcomes += sorted(done, key=lambda outcome: outcome.file_id)
+    with store.lock(f"queue:{name}", wait=True):
+        for receipt in [r for r in store.pending_receipts() if queue_of(r) == name]:
+            with store.lock(receipt_key(receipt.id)) as mine:
+                if not mine:  # being claimed right now: its claimer's run will judge it next
+                    break
+                outcome = _judge_one(receipt, store, locations, run)
+            if outcome is not None:
+                outcomes.append(outcome)
+            tally.count()
     return outcomes
 
 
+def _judge_one(
+    receipt: Receipt, store: Store, locations: Locations, run: InboxRun
+) -> FileOutcome | None:
+    if store.file_of_receipt(receipt.id) is not None:
+        return None  # judged by another run since we listed
+    claimed = dropbox.claimed_path(locations.inbox, receipt.id)
+    if not os.path.lexists(claimed):  # a claim cut short: the file is still in its box
+        store.drop_receipt(receipt.id)
+        return None
+    where = f"{receipt.box}/{receipt.file_name}" if receipt.box else receipt.file_name
+    try:
+        return process_receipt(receipt, store=store, locations=locations)
+    except dropbox.NotARegularFile as kind:  # swapped between our look and our claim
+        os.replace(claimed, claimed.with_name(f"{claimed.name}.refused"))
+        store.drop_receipt(receipt.id)
+        run.refused.append(Refused(where, f"{kind} : seuls les fichiers sont pris"))
+    except FATAL:
+        raise
+    except Exception as error:  # a bug: this file waits, the others go on
+        log.error("receipt %s: internal error %s", receipt.id, type(error).__name__)
+        run.failed.append(where)
+    return None
+
+
 def _in_parallel(
-    groups: list[list[Path]],
-    run: Callable[[list[Path], Store], list[FileOutcome]],
+    names: list[str],
     store: Store,
     workers: int,
+    locations: Locations,
+    tally: _Tally,
+    run: InboxRun,
 ) -> list[FileOutcome]:
-    """Run groups of files on up to `workers` threads, each with its own connection."""
-    if workers <= 1 or len(groups) <= 1:
-        return [outcome for group in groups for outcome in run(group, store)]
-    pending: queue.SimpleQueue[list[Path]] = queue.SimpleQueue()
-    for group in groups:
-        pending.put(group)
+    """Judge queues on up to `workers` threads, each with its own connection: while one
+    waits for PostgreSQL to swallow a COPY, another parses the next file."""
+    pending: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for name in names:
+        pending.put(name)
 
     def worker(own: Store) -> list[FileOutcome]:
         done = []
         while True:
             try:
-                done += run(pending.get_nowait(), own)
+                name = pending.get_nowait()
             except queue.Empty:
                 return done
+            done += _judge_queue(name, own, locations, tally, run)
 
-    stores = [store] + [store.reopen() for _ in range(min(workers, len(groups)) - 1)]
+    if workers <= 1 or len(names) <= 1:
+        return worker(store)
+    stores = [store] + [store.reopen() for _ in range(min(workers, len(names)) - 1)]
     try:
         with ThreadPoolExecutor(max_workers=len(stores)) as pool:
             return [outcome for part in pool.map(worker, stores) for outcome in part]
@@ -118,46 +180,15 @@ def _in_parallel(
             extra.close()
 
 
-def _employer_of(path: Path, inbox: Path) -> object:
-    """The drop box's affiliate, else the one in the file name, else the file itself."""
-    account = account_of(path, inbox)
-    match = FILE_NAME.match(path.name)
-    return account or (match and int(match.group(1))) or path
-
-
 class _Tally:
-    """Progress and unreadable files, shared by the worker threads."""
+    """Progress, shared by the worker threads."""
 
-    def __init__(self, total: int, progress: Callable | None, unreadable: list | None) -> None:
-        self.total, self.done, self.progress, self.unreadable = total, 0, progress, unreadable
+    def __init__(self, total: int, progress: Callable[[int, int], None] | None) -> None:
+        self.total, self.done, self.progress = total, 0, progress
         self.lock = threading.Lock()
 
-    def count(self, path: Path, *, readable: bool = True) -> None:
+    def count(self) -> None:
         with self.lock:
             self.done += 1
-            if not readable and self.unreadable is not None:
-                self.unreadable.append(path)
             if self.progress:
                 self.progress(self.done, self.total)
-
-
-def _process_all(
-    paths: list[Path], store: Store, *, locations: Locations, tally: _Tally
-) -> list[FileOutcome]:
-    outcomes = []
-    for path in paths:
-        try:
-            outcome = process_file(path, store=store, locations=locations)
-        except FileNotFoundError:
-            outcome = None
-        except (PermissionError, IsADirectoryError) as error:
-            # Left in place, to be retried: the drop box's permissions need fixing.
-            log.warning("%s cannot be read: %s", path.name, error.strerror)
-            tally.count(path, readable=False)
-            continue
-        if outcome is None:
-            log.info("%s was taken by another run", path.name)
-        else:
-            outcomes.append(outcome)
-        tally.count(path)
-    return outcomes

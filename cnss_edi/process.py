@@ -1,9 +1,11 @@
 """The use case: one received file in, one terminal state and one acknowledgement out.
 
 Life of a file (every step can be interrupted; the next run picks up where it stopped):
-1. read, hash; a content seen before is a duplicate (or an unfinished file to resume);
-2. parse, validate, price; then ONE transaction stores the outcome and its acknowledgement;
-3. write the acknowledgement atomically, move the input to the archive, mark it finished.
+1. claimed: renamed out of the drop box under its receipt number (cnss_edi.dropbox);
+2. read (bounded), hashed; bytes already judged make a duplicate; else parsed, validated,
+   priced; then ONE transaction stores the outcome and its acknowledgement;
+3. the acknowledgement is written atomically, the claimed bytes go to the archive (after
+   checking they are still the ones judged), and the file is marked finished.
 Step 3 is idempotent, so a crash between the commit and its end only delays it.
 """
 
@@ -20,97 +22,140 @@ from pathlib import Path
 
 import psycopg2.errors
 
-from cnss_edi.acknowledgement import AckContent, Original, render, write_atomically
+from cnss_edi import dropbox
+from cnss_edi.acknowledgement import MOROCCO, AckContent, Original, render, write_atomically
 from cnss_edi.pricing import preetabli_lines, price
-from cnss_edi.store import FileRow, Store
+from cnss_edi.store import ONE_JUDGEMENT, FileRow, Kind, Receipt, Status, Store
+from schemas import MAX_FILE_BYTES
 from transforms.contributions import ContributionSummary
-from transforms.parse import ParsedFile, parse
+from transforms.parse import parse
 from validators.anomaly import Anomaly, Findings
-from validators.declaration import Validation, validate
+from validators.declaration import Validation, oversized, validate
 from validators.preetabli import Roster
 from validators.structure import file_kind, header
 
 log = logging.getLogger(__name__)
-ACCOUNT_DIR = re.compile(r"^\d{7}$")
+
 NOTHING_FOUND = Findings((), 0, 0)
 
 
 @dataclass(frozen=True)
 class Locations:
-    """Where files come from and go. Per-employer drop boxes are <inbox>/<affiliate>/in/;
-    their acknowledgements then go to <outbox>/<affiliate>/out/."""
+    """Where files come from and go: drop boxes <inbox>/<affiliate>/in/ (or a flat inbox),
+    acknowledgements in <outbox>/<affiliate>/out/, processed inputs in <archive>/."""
 
     inbox: Path
     outbox: Path
     archive: Path
 
 
-def account_of(path: Path, inbox: Path) -> int | None:
-    """The affiliate whose drop box holds the file, or None for a flat inbox."""
-    parts = path.relative_to(inbox).parts
-    if len(parts) == 3 and parts[1] == "in" and ACCOUNT_DIR.match(parts[0]):
-        return int(parts[0])
-    return None
-
-
 @dataclass(frozen=True)
 class Received:
     """A file as it arrived, before anyone judged it."""
 
-    path: Path
+    name: str  # printable (dropbox.printable)
+    where: str  # box/name, printable
     sha256: str
     size: int
-    received_at: dt.datetime  # the upload's modification time
-    account: int | None
+    received_at: dt.datetime  # our clock, at the claim
+    receipt_id: int | None  # None: loaded by an operator
+    account: int | None  # the affiliate whose box it was dropped in
+    usable_name: bool = True
 
-    def columns(self) -> dict[str, object]:
-        return {
-            "file_name": self.path.name,
-            "sha256": self.sha256,
-            "size_bytes": self.size,
-            "received_at": self.received_at,
-            "source_path": str(self.path.resolve()),
-            "account_affiliate": self.account,
-        }
+    @property
+    def box(self) -> str:
+        return self.where.rpartition("/")[0]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What was decided about a file, before it is stored."""
+
+    kind: Kind
+    status: Status
+    affiliate: int | None
+    period: str | None
+    employees: int | None  # None for a duplicate: nothing was counted
+    entrants: int | None
+    findings: Findings
+    rejected_for_context: bool = False
+    original: Original | None = None  # for a duplicate
+
+    @classmethod
+    def of(cls, validation: Validation) -> Verdict:
+        return cls(
+            validation.kind,  # type: ignore[arg-type]
+            validation.status,  # type: ignore[arg-type]
+            validation.affiliate,
+            validation.period,
+            validation.employees,
+            validation.entrants,
+            validation.findings,
+            validation.rejected_for_context,
+        )
+
+    @classmethod
+    def duplicate(cls, original: FileRow) -> Verdict:
+        pointer = Original(original.id, original.file_name, original.received_at, original.status)
+        return cls(
+            original.kind,
+            "duplicate",
+            original.affiliate,
+            original.period,
+            None,
+            None,
+            NOTHING_FOUND,
+            original=pointer,
+        )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the transaction added beyond the file's row."""
+
+    version: int | None = None
+    contributions: ContributionSummary | None = None
 
 
 @dataclass(frozen=True)
 class FileOutcome:
     file_id: int
     file_name: str
-    kind: str
-    status: str  # accepted, rejected, duplicate
+    kind: Kind
+    status: Status
     affiliate: int | None
     period: str | None
     anomaly_count: int
-    acknowledgement: Path
+    acknowledgement: Path | None
     employees: int | None = None
     entrants: int | None = None
     version: int | None = None
     contributions: ContributionSummary | None = None
     resumed: bool = False  # finished after an interrupted run
     anomalies: tuple[Anomaly, ...] = ()  # as listed in the acknowledgement
+    where: str = ""  # box/name as dropped
 
     @classmethod
-    def of(cls, ack: AckContent, path: str) -> FileOutcome:
+    def of(cls, ack: AckContent, row: FileRow, locations: Locations) -> FileOutcome:
         return cls(
             ack.file_id,
             ack.file_name,
-            ack.kind,
-            ack.status,
+            ack.kind,  # type: ignore[arg-type]
+            ack.status,  # type: ignore[arg-type]
             ack.affiliate,
             ack.period,
             ack.findings.total,
-            Path(path),
+            _acknowledgement_file(row, locations),
             ack.employees,
             ack.entrants,
             ack.version,
             ack.contributions,
             anomalies=ack.findings.anomalies,
+            where=row.source_path,
         )
 
     @classmethod
-    def resumed_from(cls, row: FileRow) -> FileOutcome:
+    def resumed_from(cls, row: FileRow, locations: Locations) -> FileOutcome:
         return cls(
             row.id,
             row.file_name,
@@ -119,59 +164,83 @@ class FileOutcome:
             row.affiliate,
             row.period,
             row.anomaly_count,
-            Path(row.acknowledgement_path),
+            _acknowledgement_file(row, locations),
             resumed=True,
+            where=row.source_path,
         )
 
 
-def process_file(path: Path, *, store: Store, locations: Locations) -> FileOutcome | None:
-    """Take one complete file from the inbox to its terminal state.
-
-    Returns None when another worker has the file (it is locked, or already gone)."""
-    with store.path_lock(str(path.resolve())) as mine:
-        if not mine or not path.exists():
-            return None
-        return _process_locked(path, store=store, locations=locations)
+def _acknowledgement_file(row: FileRow, locations: Locations) -> Path | None:
+    return locations.outbox / row.acknowledgement_path if row.acknowledgement_path else None
 
 
-def _process_locked(path: Path, *, store: Store, locations: Locations) -> FileOutcome:
-    raw = path.read_bytes()
+def box_account(box: str) -> int | None:
+    """The affiliate whose drop box `box` (e.g. "1234567/in") is; None for the flat inbox."""
+    owner = box.partition("/")[0]
+    return int(owner) if dropbox.BOX.match(owner) else None
+
+
+def process_receipt(receipt: Receipt, *, store: Store, locations: Locations) -> FileOutcome:
+    """Judge a claimed file, store its outcome, answer it. The caller holds its receipt lock."""
+    path = dropbox.claimed_path(locations.inbox, receipt.id)
+    raw, size = dropbox.read_regular(path, limit=MAX_FILE_BYTES)
     received = Received(
-        path,
-        hashlib.sha256(raw).hexdigest(),
-        len(raw),
-        dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC),
-        account_of(path, locations.inbox),
+        name=receipt.file_name,
+        where=f"{receipt.box}/{receipt.file_name}" if receipt.box else receipt.file_name,
+        sha256=hashlib.sha256(raw).hexdigest() if raw is not None else dropbox.sha256_of(path),
+        size=size,
+        received_at=receipt.claimed_at,
+        receipt_id=receipt.id,
+        account=box_account(receipt.box),
+        usable_name=not receipt.file_name.startswith(UNUSABLE_MARK),
     )
-    seen = store.files_with_sha(received.sha256)
-    unfinished = [row for row in seen if not row.finished]
-    if unfinished:
-        return _resume(store, unfinished[0])
-    if seen:
-        return _duplicate(received, seen[0], store=store, locations=locations)
-    parsed = parse(raw)
-    kind = file_kind(parsed)
-    affiliate, period = header(parsed, kind)
-    roster = None
-    if kind == "declaration" and affiliate is not None and period is not None:
-        roster = store.roster(affiliate, period)
-    validation = validate(
-        parsed,
-        file_name=path.name,
-        preetabli=roster,
-        account_affiliate=received.account,
-        today=received.received_at.date(),
+    return _judge_and_store(received, raw, store=store, locations=locations)
+
+
+# A receipt's file_name starts with this when the uploaded name could not be used as is.
+UNUSABLE_MARK = "\N{REPLACEMENT CHARACTER}"
+
+
+def receipt_name(raw_name: str) -> str:
+    """The name recorded for a claimed file: printable, marked when it was unusable."""
+    shown = dropbox.printable(raw_name)
+    return shown if dropbox.name_is_usable(raw_name) else UNUSABLE_MARK + shown
+
+
+def load_preetabli(path: Path, raw: bytes, *, store: Store, locations: Locations) -> FileOutcome:
+    """An operator loads a préétabli CNSS issued (never from a drop box)."""
+    received = Received(
+        name=dropbox.printable(path.name),
+        where=dropbox.printable(str(path)),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        size=len(raw),
+        received_at=dt.datetime.now(dt.UTC),
+        receipt_id=None,
+        account=None,
     )
+    return _judge_and_store(received, raw, store=store, locations=locations)
+
+
+def _judge_and_store(
+    received: Received, raw: bytes | None, *, store: Store, locations: Locations
+) -> FileOutcome:
+    original = store.judgement_of(received.sha256)
+    if original is not None:
+        return _commit(received, Verdict.duplicate(original), store=store, locations=locations)
     try:
-        outcome = _judged(received, parsed, validation, store=store, locations=locations)
-    except psycopg2.errors.UniqueViolation:
-        # Another worker stored the same content between our lookup and our insert (our
-        # transaction was rolled back): its row is the file's one terminal state.
-        return _resume(store, store.files_with_sha(received.sha256)[0])
+        outcome = _judged(received, raw, store=store, locations=locations)
+    except psycopg2.errors.UniqueViolation as error:
+        if error.diag.constraint_name != ONE_JUDGEMENT:
+            raise
+        # Another worker judged the same bytes between our lookup and our insert (ours was
+        # rolled back): this file is a duplicate of that one.
+        original = store.judgement_of(received.sha256)
+        assert original is not None  # the violation says it exists
+        return _commit(received, Verdict.duplicate(original), store=store, locations=locations)
     log.info(
         "file %s (%s): %s, %d anomalies",
         outcome.file_id,
-        kind,
+        outcome.kind,
         outcome.status,
         outcome.anomaly_count,
     )
@@ -179,25 +248,27 @@ def _process_locked(path: Path, *, store: Store, locations: Locations) -> FileOu
 
 
 def _judged(
-    received: Received,
-    parsed: ParsedFile,
-    validation: Validation,
-    *,
-    store: Store,
-    locations: Locations,
+    received: Received, raw: bytes | None, *, store: Store, locations: Locations
 ) -> FileOutcome:
-    """Store a validated file: the declaration or préétabli when accepted, the anomalies."""
-    accepted = validation.status == "accepted"
+    """Parse, validate, price, store: the declaration or préétabli when accepted, anomalies."""
+    if raw is None:
+        validation = oversized(received.size)
+        parsed = None
+    else:
+        parsed = parse(raw)
+        validation = _validate(parsed, received, store)
+    verdict = Verdict.of(validation)
+    accepted = verdict.status == "accepted" and parsed is not None
     lines = summary = None
-    if accepted and validation.kind == "declaration":
+    if accepted and verdict.kind == "declaration":
         lines, summary = price(parsed, validation.period)
 
-    def write(cursor: object, file_id: int) -> dict[str, object]:
-        version = None
+    def write(cursor: object, file_id: int) -> Stored:
         if summary is not None:
             _, version = store.insert_declaration(
                 cursor,
                 file_id=file_id,
+                receipt_id=received.receipt_id,
                 affiliate=validation.affiliate,
                 period=validation.period,
                 employees=validation.employees,
@@ -205,7 +276,8 @@ def _judged(
                 lines=lines,
                 summary=summary,
             )
-        elif accepted:
+            return Stored(version, summary)
+        if accepted:
             store.insert_preetabli(
                 cursor,
                 file_id=file_id,
@@ -213,140 +285,140 @@ def _judged(
                 lines=preetabli_lines(parsed),
             )
         store.insert_anomalies(cursor, file_id, validation.findings.anomalies)
-        return {"version": version, "contributions": summary}
+        return Stored()
 
-    return _commit(
-        received,
-        write,
-        store=store,
-        locations=locations,
-        kind=validation.kind,
-        status=validation.status,
-        affiliate=validation.affiliate,
-        period=validation.period,
-        employees=validation.employees,
-        entrants=validation.entrants,
-        findings=validation.findings,
-    )
+    return _commit(received, verdict, write, store=store, locations=locations)
 
 
-def _duplicate(
-    received: Received, original: FileRow, *, store: Store, locations: Locations
-) -> FileOutcome:
-    """The same bytes again: a new receipt that points at the original and changes nothing."""
-    pointer = Original(original.id, original.file_name, original.received_at, original.status)
-    return _commit(
-        received,
-        lambda cursor, file_id: {"original": pointer},
-        store=store,
-        locations=locations,
-        kind=original.kind,
-        status="duplicate",
-        affiliate=original.affiliate,
-        period=original.period,
-        employees=None,
-        entrants=None,
-        findings=NOTHING_FOUND,
-        duplicate_of=original.id,
+def _validate(parsed: object, received: Received, store: Store) -> Validation:
+    kind = file_kind(parsed)
+    affiliate, period = header(parsed, kind)
+    roster = None
+    if kind == "declaration" and affiliate is not None and period is not None:
+        roster = store.roster(affiliate, period)
+    return validate(
+        parsed,
+        file_name=received.name,
+        preetabli=roster,
+        account_affiliate=received.account,
+        today=received.received_at.astimezone(MOROCCO).date(),
+        from_declarant=received.receipt_id is not None,
+        usable_name=received.usable_name,
     )
 
 
 def _commit(
     received: Received,
-    write: Callable[[object, int], dict[str, object]],
+    verdict: Verdict,
+    write: Callable[[object, int], Stored] | None = None,
     *,
     store: Store,
     locations: Locations,
-    duplicate_of: int | None = None,
-    **verdict: object,
 ) -> FileOutcome:
     """One transaction: the file's row, what `write` adds, and its acknowledgement; then the
     acknowledgement goes out and the input to the archive."""
-    findings: Findings = verdict["findings"]
     with store.transaction() as cursor:
         file_id = store.insert_file(
             cursor,
-            **received.columns(),
-            kind=verdict["kind"],
-            status=verdict["status"],
-            affiliate=verdict["affiliate"],
-            period=verdict["period"],
-            duplicate_of=duplicate_of,
-            anomaly_count=findings.total,
-            blocking_count=findings.blocking_total,
+            receipt_id=received.receipt_id,
+            file_name=received.name,
+            sha256=received.sha256,
+            size_bytes=received.size,
+            received_at=received.received_at,
+            source_path=received.where,
+            account_affiliate=received.account,
+            kind=verdict.kind,
+            status=verdict.status,
+            affiliate=verdict.affiliate,
+            period=verdict.period,
+            duplicate_of=verdict.original.file_id if verdict.original else None,
+            anomaly_count=verdict.findings.total,
+            blocking_count=verdict.findings.blocking_total,
+            rejected_for_context=verdict.rejected_for_context,
         )
+        stored = write(cursor, file_id) if write else Stored()
         ack = AckContent(
             file_id=file_id,
-            file_name=received.path.name,
+            file_name=received.name,
             sha256=received.sha256,
             size=received.size,
             received_at=received.received_at,
-            **verdict,
-            **write(cursor, file_id),
+            kind=verdict.kind,
+            status=verdict.status,
+            affiliate=verdict.affiliate,
+            period=verdict.period,
+            employees=verdict.employees,
+            entrants=verdict.entrants,
+            findings=verdict.findings,
+            version=stored.version,
+            contributions=stored.contributions,
+            original=verdict.original,
         )
-        row = _destinations(store, cursor, received, ack, locations)
-    finish(store, row, source_checked=True)
-    return FileOutcome.of(ack, row.acknowledgement_path)
+        row = _destinations(store, cursor, received, ack)
+    finish(store, row, locations)
+    return FileOutcome.of(ack, row, locations)
 
 
-def _destinations(
-    store: Store, cursor: object, received: Received, ack: AckContent, locations: Locations
-) -> FileRow:
-    """Acknowledgement and archive paths, named by the file id so that they never collide."""
-    path, file_id = received.path, ack.file_id
-    out_dir = locations.outbox
-    if received.account:
-        out_dir = out_dir / f"{received.account:07d}" / "out"
-    acknowledgement = (out_dir / f"{path.stem}_AR_{file_id:08d}.xml").resolve()
-    archive = (
-        locations.archive / path.parent.relative_to(locations.inbox) / f"{file_id:08d}_{path.name}"
-    ).resolve()
+def _destinations(store: Store, cursor: object, received: Received, ack: AckContent) -> FileRow:
+    """Acknowledgement and archive paths, relative to the outbox and the archive, named by
+    the file id and a short sanitised stem: they never collide and always fit."""
+    stem, file_id = dropbox.safe_stem(received.name), ack.file_id
+    acknowledgement = archive = ""
+    if received.receipt_id is not None:
+        out_dir = re.sub(r"/in$", "/out", received.box)
+        acknowledgement = _join(out_dir, f"{stem}_AR_{file_id:08d}.xml")
+        archive = _join(received.box, f"{file_id:08d}_{stem}{_suffix(received.name)}")
     xml = render(ack)
     store.set_destinations(
-        cursor, file_id, acknowledgement=str(acknowledgement), archive=str(archive), xml=xml
+        cursor, file_id, acknowledgement=acknowledgement, archive=archive, xml=xml
     )
     return FileRow(
-        file_id,
-        path.name,
-        received.sha256,
-        ack.status,
-        ack.kind,
-        received.received_at,
-        str(path.resolve()),
-        str(archive),
-        str(acknowledgement),
-        xml.decode("utf-8"),
-        False,
-        ack.affiliate,
-        ack.period,
-        ack.findings.total,
+        id=file_id,
+        receipt_id=received.receipt_id,
+        file_name=received.name,
+        sha256=received.sha256,
+        status=ack.status,  # type: ignore[arg-type]
+        kind=ack.kind,  # type: ignore[arg-type]
+        received_at=received.received_at,
+        source_path=received.where,
+        archive_path=archive,
+        acknowledgement_path=acknowledgement,
+        acknowledgement_xml=xml.decode("utf-8"),
+        finished=False,
+        affiliate=ack.affiliate,
+        period=ack.period,
+        anomaly_count=ack.findings.total,
     )
 
 
-def _resume(store: Store, row: FileRow) -> FileOutcome:
-    """The file already has its terminal state in the store: make sure it is finished."""
-    if not row.finished:
-        finish(store, row)
-    return FileOutcome.resumed_from(row)
+def _join(folder: str, name: str) -> str:
+    return f"{folder}/{name}" if folder else name
 
 
-def finish(store: Store, row: FileRow, *, source_checked: bool = False) -> None:
-    """Write the acknowledgement, archive the input, mark the file finished. Idempotent.
+def _suffix(name: str) -> str:
+    suffix = Path(name).suffix
+    return suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else ""
 
-    The input is archived only if it still holds the content that was processed: after a
-    crash, a new file may have been dropped under the same name. The caller holds the file's
-    path lock, so temporary files left by a run killed while writing this acknowledgement
-    are its own and can go."""
-    acknowledgement = Path(row.acknowledgement_path)
-    for leftover in acknowledgement.parent.glob(f".{acknowledgement.name}.*"):
-        leftover.unlink(missing_ok=True)
-    write_atomically(acknowledgement, row.acknowledgement_xml.encode("utf-8"))
-    source, archive = Path(row.source_path), Path(row.archive_path)
-    if source.exists() and (source_checked or _sha256(source) == row.sha256):
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, archive)
+
+def finish(store: Store, row: FileRow, locations: Locations) -> None:
+    """Write the acknowledgement, archive the claimed input, mark the file finished.
+    Idempotent; the caller holds the file's receipt lock.
+
+    The input is archived only if it still holds the bytes that were judged. Temporary files
+    left by a run killed while writing this acknowledgement are ours and can go."""
+    if row.acknowledgement_path:
+        acknowledgement = locations.outbox / row.acknowledgement_path
+        for leftover in acknowledgement.parent.glob(f".{acknowledgement.name}.*"):
+            leftover.unlink(missing_ok=True)
+        write_atomically(acknowledgement, row.acknowledgement_xml.encode("utf-8"))
+    if row.receipt_id is not None:
+        claimed = dropbox.claimed_path(locations.inbox, row.receipt_id)
+        if os.path.lexists(claimed):
+            if dropbox.sha256_of(claimed) == row.sha256:
+                archive = locations.archive / row.archive_path
+                archive.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(claimed, archive)
+            else:  # a writer kept the file open after the claim: keep it aside, not archived
+                log.warning("file %s: its bytes changed after judgement; left in place", row.id)
+                os.replace(claimed, claimed.with_name(f"{claimed.name}.changed"))
     store.mark_finished(row.id)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schemas import BRANCH_LABELS_FR, BRANCHES
 from transforms.contributions import ContributionSummary
 from transforms.money import format_mad
 from validators.declaration import Validation
+
+if TYPE_CHECKING:
+    from cnss_edi.inbox import InboxRun
+    from cnss_edi.process import FileOutcome
 
 
 def _affiliate(value: int | None) -> str | None:
@@ -86,17 +91,22 @@ def contributions_text(name: str, validation: Validation, summary: ContributionS
     return "\n".join([head, *branch_table(summary)])
 
 
-def process_json(outcomes: Sequence, outbox: Path) -> dict[str, object]:
+def process_json(run: InboxRun, outbox: Path) -> dict[str, object]:
+    outcomes = run.outcomes
     counts = Counter(o.status for o in outcomes)
     return {
         "files": len(outcomes),
         "accepted": counts["accepted"],
         "rejected": counts["rejected"],
         "duplicate": counts["duplicate"],
+        "refused": [{"entry": r.where, "reason": r.reason} for r in run.refused],
+        "waiting": run.waiting,
+        "failed": run.failed,
         "outbox": str(outbox),
         "results": [
             {
                 "file": o.file_name,
+                "entry": o.where,
                 "id": o.file_id,
                 "kind": o.kind,
                 "status": o.status,
@@ -106,7 +116,7 @@ def process_json(outcomes: Sequence, outbox: Path) -> dict[str, object]:
                 "entrants": o.entrants,
                 "version": o.version,
                 "anomaly_count": o.anomaly_count,
-                "acknowledgement": str(o.acknowledgement),
+                "acknowledgement": str(o.acknowledgement) if o.acknowledgement else None,
                 "due": o.contributions.due if o.contributions else None,
                 "resumed": o.resumed,
                 # Places and rules only (no value, no message): see process_text.
@@ -126,30 +136,19 @@ def process_json(outcomes: Sequence, outbox: Path) -> dict[str, object]:
     }
 
 
-def process_text(outcomes: Sequence, inbox: Path, outbox: Path, archive: Path) -> str:
+def process_text(run: InboxRun, inbox: Path, outbox: Path, archive: Path) -> str:
+    outcomes = run.outcomes
     counts = Counter(o.status for o in outcomes)
     rows = [f"{len(outcomes)} files processed from {inbox}"]
-    for o in outcomes:
-        detail = f"{o.anomaly_count} anomalies"
-        if o.contributions is not None:
-            detail = (
-                f"{o.employees} employees, {o.entrants} entrants, version {o.version}, "
-                f"due {format_mad(o.contributions.due)}"
-            )
-        elif o.kind == "preetabli" and o.status == "accepted":
-            detail = f"préétabli, {o.employees} employees expected"
-        rows.append(f"  {o.status:9} {o.file_name:32} {detail}")
-        # Where, and which rule, but no value or message: this summary may end up in a task
-        # log, and a value can be a salary or a name. The acknowledgement has everything.
-        blocking = [a for a in o.anomalies if a.blocking] if o.status == "rejected" else []
-        rows += [
-            f"{'':13}line {a.line or '-'} {a.record or ''}.{a.field or ''}: {a.code}"
-            for a in blocking[:3]
-        ]
+    rows += _outcome_rows(outcomes)
+    rows += [f"  refused   {r.where}: {r.reason}" for r in run.refused]
+    rows += [f"  FAILED    {where}: internal error, left for the next run" for where in run.failed]
+    if run.waiting:
+        rows.append(f"{run.waiting} upload(s) in progress left for a later run")
     declarations = [o for o in outcomes if o.contributions is not None]
     rows.append(
         f"accepted {counts['accepted']}, rejected {counts['rejected']}, "
-        f"duplicate {counts['duplicate']}"
+        f"duplicate {counts['duplicate']}, refused {len(run.refused)}"
     )
     if declarations:
         total = _sum_summaries([o.contributions for o in declarations])
@@ -161,6 +160,35 @@ def process_text(outcomes: Sequence, inbox: Path, outbox: Path, archive: Path) -
         rows += branch_table(total)
     rows.append(f"acknowledgements: {outbox}   processed inputs: {archive}")
     return "\n".join(rows)
+
+
+def preetabli_text(outcomes: Sequence[FileOutcome]) -> str:
+    """What `load-preetabli` stored."""
+    return "\n".join(_outcome_rows(outcomes))
+
+
+def _outcome_rows(outcomes: Sequence[FileOutcome]) -> list[str]:
+    rows = []
+    for o in outcomes:
+        detail = f"{o.anomaly_count} anomalies"
+        if o.contributions is not None:
+            detail = (
+                f"{o.employees} employees, {o.entrants} entrants, version {o.version}, "
+                f"due {format_mad(o.contributions.due)}"
+            )
+        elif o.kind == "preetabli" and o.status == "accepted":
+            detail = f"préétabli, {o.employees} employees expected"
+        if o.resumed:
+            detail = "finished after an interrupted run"
+        rows.append(f"  {o.status:9} {o.where or o.file_name:32} {detail}")
+        # Where, and which rule, but no value or message: this summary may end up in a task
+        # log, and a value can be a salary or a name. The acknowledgement has everything.
+        blocking = [a for a in o.anomalies if a.blocking] if o.status == "rejected" else []
+        rows += [
+            f"{'':13}line {a.line or '-'} {a.record or ''}.{a.field or ''}: {a.code}"
+            for a in blocking[:3]
+        ]
+    return rows
 
 
 def _sum_summaries(summaries: Sequence[ContributionSummary]) -> ContributionSummary:

@@ -11,13 +11,15 @@ import datetime as dt
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Literal
 
 import psycopg2
 import psycopg2.extras
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from psycopg2 import sql
 
 from schemas import ddl
 from transforms.contributions import ContributionSummary
@@ -27,15 +29,20 @@ from validators.preetabli import AF_FIELDS, Roster
 SCHEMA_LOCK = 7_340_001  # advisory lock id: one schema migration at a time
 
 
+Kind = Literal["declaration", "preetabli"]
+Status = Literal["accepted", "rejected", "duplicate"]
+
+
 @dataclass(frozen=True)
 class FileRow:
-    """What the store remembers of one received file."""
+    """What the store remembers of one received file (paths relative to their folders)."""
 
     id: int
+    receipt_id: int | None
     file_name: str
     sha256: str
-    status: str
-    kind: str
+    status: Status
+    kind: Kind
     received_at: dt.datetime
     source_path: str
     archive_path: str
@@ -47,11 +54,32 @@ class FileRow:
     anomaly_count: int
 
 
-_FILE_COLUMNS = (
-    "id, file_name, sha256, status, kind, received_at, source_path, archive_path, "
-    "acknowledgement_path, acknowledgement_xml, finished_at IS NOT NULL, affiliate, period, "
-    "anomaly_count"
+@dataclass(frozen=True)
+class Receipt:
+    """A file claimed from a drop box: its id is the order of receipt."""
+
+    id: int
+    box: str
+    file_name: str
+    size_bytes: int
+    claimed_at: dt.datetime
+
+
+# Every FileRow field is a column of edi_file, except `finished`.
+_FILE_COLUMNS = sql.SQL(", ").join(
+    sql.SQL("finished_at IS NOT NULL AS finished")
+    if f.name == "finished"
+    else sql.Identifier(f.name)
+    for f in fields(FileRow)
 )
+_RECEIPT_COLUMNS = sql.SQL(", ").join(sql.Identifier(f.name) for f in fields(Receipt))
+# The unique index that makes a content's judgement single (schemas/ddl.sql).
+ONE_JUDGEMENT = "edi_file_one_judgement"
+
+
+def receipt_key(receipt_id: int) -> str:
+    """The lock held while a receipt is claimed, judged or finished."""
+    return f"receipt:{receipt_id}"
 
 
 class Store:
@@ -85,31 +113,90 @@ class Store:
             yield cursor
 
     @contextmanager
-    def path_lock(self, path: str) -> Iterator[bool]:
-        """Hold a session advisory lock on a file path; yields False if another worker holds
-        it. A crashed worker's session ends, and its locks with it."""
+    def lock(self, key: str, *, wait: bool = False) -> Iterator[bool]:
+        """Hold a session advisory lock named `key`; yields False if another session holds it
+        (or waits for it with `wait`). A crashed worker's session ends, and its locks with it."""
+        statement = (
+            "SELECT pg_advisory_lock(hashtextextended(%s, 0)) IS NULL"  # returns void: true
+            if wait
+            else "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
+        )
         with self.transaction() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (path,))
+            cursor.execute(statement, (key,))
             acquired = cursor.fetchone()[0]
         try:
             yield acquired
         finally:
             if acquired:
-                with self.transaction() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (path,))
+                self.unlock(key)
+
+    # -- receipts --------------------------------------------------------------------------
+
+    def new_receipt(self, box: str, file_name: str, size_bytes: int) -> Receipt:
+        """Number a file about to be claimed (committed at once: the number is its order).
+
+        The receipt's lock is taken in the same transaction, so no other run ever sees the
+        receipt before its file is claimed; the caller releases it with `unlock`."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                sql.SQL(
+                    "INSERT INTO receipt (box, file_name, size_bytes) VALUES (%s, %s, %s)"
+                    " RETURNING {}"
+                ).format(_RECEIPT_COLUMNS),
+                (box, file_name, size_bytes),
+            )
+            receipt = Receipt(*cursor.fetchone())
+            cursor.execute(
+                "SELECT pg_advisory_lock(hashtextextended(%s, 0))", (receipt_key(receipt.id),)
+            )
+            return receipt
+
+    def unlock(self, key: str) -> None:
+        with self.transaction() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+
+    def drop_receipt(self, receipt_id: int) -> None:
+        """Forget a claim that did not happen (the file was gone, or the claim was cut short)."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "DELETE FROM receipt r WHERE id = %s"
+                " AND NOT EXISTS (SELECT FROM edi_file f WHERE f.receipt_id = r.id)",
+                (receipt_id,),
+            )
+
+    def pending_receipts(self) -> list[Receipt]:
+        """Claimed files not judged yet, in order of receipt."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                sql.SQL(
+                    "SELECT {} FROM receipt r WHERE NOT EXISTS"
+                    " (SELECT FROM edi_file f WHERE f.receipt_id = r.id) ORDER BY id"
+                ).format(_RECEIPT_COLUMNS)
+            )
+            return [Receipt(*row) for row in cursor.fetchall()]
 
     # -- reading ---------------------------------------------------------------------------
 
-    def files_with_sha(self, sha256: str) -> list[FileRow]:
-        return self._files("WHERE sha256 = %s ORDER BY id", (sha256,))
+    def judgement_of(self, sha256: str) -> FileRow | None:
+        """The file whose content was judged (accepted, or rejected for its bytes), if any."""
+        found = self._files(
+            "WHERE sha256 = %s AND status <> 'duplicate' AND NOT rejected_for_context", (sha256,)
+        )
+        return found[0] if found else None
+
+    def file_of_receipt(self, receipt_id: int) -> FileRow | None:
+        found = self._files("WHERE receipt_id = %s", (receipt_id,))
+        return found[0] if found else None
 
     def unfinished_files(self) -> list[FileRow]:
         return self._files("WHERE finished_at IS NULL ORDER BY id", ())
 
     def _files(self, where: str, parameters: tuple) -> list[FileRow]:
         with self.transaction() as cursor:
-            cursor.execute(f"SELECT {_FILE_COLUMNS} FROM edi_file {where}", parameters)
-            return [FileRow(*row) for row in cursor.fetchall()]
+            query = sql.SQL("SELECT {} FROM edi_file ").format(_FILE_COLUMNS) + sql.SQL(where)
+            cursor.execute(query, parameters)
+            names = [column.name for column in cursor.description]
+            return [FileRow(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
     def roster(self, affiliate: int, period: str) -> Roster | None:
         """The latest accepted préétabli of an affiliate for a period, if any."""
@@ -126,9 +213,11 @@ class Store:
                 return None
             buffer = io.BytesIO()
             cursor.copy_expert(  # COPY out and Arrow's CSV reader: no Python object per row
-                "COPY (SELECT insured_number, children, af_to_pay, af_to_deduct, af_net"
-                f" FROM preetabli_line WHERE preetabli_id = {int(found[0])} ORDER BY line_no)"
-                " TO STDOUT WITH (FORMAT csv)",
+                sql.SQL(
+                    "COPY (SELECT insured_number, children, af_to_pay, af_to_deduct, af_net"
+                    " FROM preetabli_line WHERE preetabli_id = {} ORDER BY line_no)"
+                    " TO STDOUT WITH (FORMAT csv)"
+                ).format(sql.Literal(int(found[0]))),
                 buffer,
             )
         buffer.seek(0)
@@ -144,13 +233,15 @@ class Store:
     # -- writing (inside a transaction) ----------------------------------------------------
 
     def insert_file(self, cursor: psycopg2.extensions.cursor, **values: object) -> int:
-        """A received file's row; the acknowledgement is set later with set_acknowledgement."""
+        """A received file's row, columns by name; the acknowledgement is set later with
+        set_destinations."""
         for column in ("acknowledgement_xml", "acknowledgement_path", "archive_path"):
             values.setdefault(column, "")
-        columns = ", ".join(values)
         cursor.execute(
-            f"INSERT INTO edi_file ({columns}) VALUES ({', '.join(['%s'] * len(values))})"
-            " RETURNING id",
+            sql.SQL("INSERT INTO edi_file ({}) VALUES ({}) RETURNING id").format(
+                sql.SQL(", ").join(map(sql.Identifier, values)),
+                sql.SQL(", ").join(sql.Placeholder() * len(values)),
+            ),
             tuple(values.values()),
         )
         return cursor.fetchone()[0]
@@ -189,6 +280,7 @@ class Store:
         cursor: psycopg2.extensions.cursor,
         *,
         file_id: int,
+        receipt_id: int | None = None,
         affiliate: int,
         period: str,
         employees: int,
@@ -199,16 +291,26 @@ class Store:
         """A new version of an affiliate's declaration for a period; returns (id, version).
 
         The advisory lock serialises two corrections of the same declaration arriving at
-        once; the earlier current version is marked superseded, never deleted.
+        once. The current version is the one received last (`receipt_id`, the claim order),
+        whatever the order in which they are committed; the others are superseded, never
+        deleted. Operator loads (no receipt) count as received now.
         """
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (affiliate, int(period)))
         cursor.execute("SELECT nextval(pg_get_serial_sequence('declaration', 'id'))")
         declaration_id = cursor.fetchone()[0]
         cursor.execute(
-            "UPDATE declaration SET superseded_by = %s"
+            "SELECT id, receipt_id FROM declaration"
             " WHERE affiliate = %s AND period = %s AND superseded_by IS NULL",
-            (declaration_id, affiliate, period),
+            (affiliate, period),
         )
+        current = cursor.fetchone()
+        later = current and receipt_id is not None and (current[1] or 0) > receipt_id
+        superseded_by = current[0] if later else None
+        if current and not later:
+            cursor.execute(
+                "UPDATE declaration SET superseded_by = %s WHERE id = %s",
+                (declaration_id, current[0]),
+            )
         cursor.execute(
             "SELECT coalesce(max(version), 0) + 1 FROM declaration"
             " WHERE affiliate = %s AND period = %s",
@@ -216,12 +318,15 @@ class Store:
         )
         version = cursor.fetchone()[0]
         cursor.execute(
-            "INSERT INTO declaration (id, edi_file_id, affiliate, period, version, employees,"
-            " entrants, total_gross, total_capped, employer_due, employee_due, total_due)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO declaration (id, edi_file_id, receipt_id, superseded_by, affiliate,"
+            " period, version, employees, entrants, total_gross, total_capped, employer_due,"
+            " employee_due, total_due)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 declaration_id,
                 file_id,
+                receipt_id,
+                superseded_by,
                 affiliate,
                 period,
                 version,
@@ -282,7 +387,7 @@ class Store:
         buffer = io.BytesIO()
         pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
         buffer.seek(0)
-        columns = ", ".join(rows.column_names)
-        cursor.copy_expert(
-            f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer, size=1 << 20
+        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, rows.column_names))
         )
+        cursor.copy_expert(statement, buffer, size=1 << 20)

@@ -182,3 +182,7 @@ def ddl() -> str:
 
 def acknowledgement_xsd_path() -> Path:
     return HERE / "acknowledgement.xsd"
+
+
+# TEMPORARY (replaced by the layout-derived value on merge)
+MAX_FILE_BYTES = 999_999 * 262 + 10 * 262

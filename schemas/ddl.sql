@@ -1,6 +1,17 @@
 -- CNSS EDI back office: PostgreSQL schema. Applied idempotently at every start.
 -- Money is BIGINT centimes; periods are CHAR(6) YYYYMM; affiliates and insured numbers are integers.
 
+-- A receipt is a file taken from a drop box: the server renamed it out of the depositor's reach
+-- (<inbox>/.processing/<id>). Its id is the order of receipt, on the server's clock and claim
+-- order, never the client's modification time. A receipt without an edi_file is not judged yet.
+CREATE TABLE IF NOT EXISTS receipt (
+    id         BIGSERIAL PRIMARY KEY,
+    box        TEXT        NOT NULL,            -- the drop-box folder, e.g. 1234567/in; '' = flat
+    file_name  TEXT        NOT NULL,            -- as uploaded, unprintable bytes escaped
+    size_bytes BIGINT      NOT NULL,
+    claimed_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+
 CREATE TABLE IF NOT EXISTS edi_file (
     id                   BIGSERIAL PRIMARY KEY,
     file_name            TEXT        NOT NULL,
@@ -11,20 +22,29 @@ CREATE TABLE IF NOT EXISTS edi_file (
     affiliate            INTEGER,
     period               CHAR(6),
     account_affiliate    INTEGER,                 -- the SFTP account that dropped it, when known
+    receipt_id           BIGINT UNIQUE REFERENCES receipt (id),  -- NULL: loaded by an operator
+    -- Rejected for where, when or under which name it came (drop box, name, date of receipt),
+    -- not for its bytes: the same bytes sent again correctly are judged again.
+    rejected_for_context BOOLEAN     NOT NULL DEFAULT false,
     duplicate_of         BIGINT REFERENCES edi_file (id),
     anomaly_count        INTEGER     NOT NULL DEFAULT 0,
     blocking_count       INTEGER     NOT NULL DEFAULT 0,
     received_at          TIMESTAMPTZ NOT NULL,
     processed_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
-    source_path          TEXT        NOT NULL,
-    archive_path         TEXT        NOT NULL,
-    acknowledgement_path TEXT        NOT NULL,
+    source_path          TEXT        NOT NULL,    -- where it was dropped, relative to the inbox
+    archive_path         TEXT        NOT NULL,    -- relative to the archive folder; '' = none
+    acknowledgement_path TEXT        NOT NULL,    -- relative to the outbox; '' = none
     acknowledgement_xml  TEXT        NOT NULL,
     finished_at          TIMESTAMPTZ             -- acknowledgement written and input archived
 );
--- A byte-identical re-delivery is a duplicate: only one original per content.
-CREATE UNIQUE INDEX IF NOT EXISTS edi_file_one_original ON edi_file (sha256)
-    WHERE status <> 'duplicate';
+-- Databases created before receipts (2026-12) gain the new columns.
+ALTER TABLE edi_file ADD COLUMN IF NOT EXISTS receipt_id BIGINT UNIQUE REFERENCES receipt (id);
+ALTER TABLE edi_file ADD COLUMN IF NOT EXISTS rejected_for_context BOOLEAN NOT NULL DEFAULT false;
+DROP INDEX IF EXISTS edi_file_one_original;
+-- A byte-identical re-delivery is a duplicate: only one judgement per content. A rejection for
+-- the context is no judgement of the content.
+CREATE UNIQUE INDEX IF NOT EXISTS edi_file_one_judgement ON edi_file (sha256)
+    WHERE status <> 'duplicate' AND NOT rejected_for_context;
 CREATE INDEX IF NOT EXISTS edi_file_unfinished ON edi_file (id) WHERE finished_at IS NULL;
 CREATE INDEX IF NOT EXISTS edi_file_period ON edi_file (period, affiliate);
 
@@ -49,6 +69,7 @@ CREATE TABLE IF NOT EXISTS declaration (
     version       INTEGER NOT NULL,
     -- A corrected declaration supersedes the earlier one, which stays as history.
     superseded_by BIGINT REFERENCES declaration (id) DEFERRABLE INITIALLY DEFERRED,
+    receipt_id    BIGINT,                       -- order of receipt: the latest one is current
     employees     INTEGER NOT NULL,
     entrants      INTEGER NOT NULL,
     total_gross   BIGINT  NOT NULL,
@@ -58,6 +79,7 @@ CREATE TABLE IF NOT EXISTS declaration (
     total_due     BIGINT  NOT NULL,
     UNIQUE (affiliate, period, version)
 );
+ALTER TABLE declaration ADD COLUMN IF NOT EXISTS receipt_id BIGINT;
 CREATE UNIQUE INDEX IF NOT EXISTS declaration_current ON declaration (affiliate, period)
     WHERE superseded_by IS NULL;
 

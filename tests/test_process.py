@@ -7,6 +7,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import psycopg2
 import pytest
 from lxml import etree
 
@@ -15,22 +16,29 @@ from cnss_edi.inbox import process_inbox
 from cnss_edi.sample import write_samples
 from cnss_edi.store import Store
 from schemas import acknowledgement_xsd_path, field
+from tests.boxes import box, deliver
 from tests.db import NS, ack_of, acknowledgements, query
 
 
-def test_batch_is_loaded_once_with_one_valid_acknowledgement_per_file(store, places):
-    write_samples(places.inbox, affiliate=1234567, period="202610", employees=40, employers=2)
-    outcomes = process_inbox(places, store=store)
+def outcomes_of(places, store, **options):
+    return process_inbox(places, store=store, **options).outcomes
 
-    assert [o.status for o in outcomes] == ["accepted"] * 4
-    assert [o.kind for o in outcomes] == ["preetabli"] * 2 + ["declaration"] * 2
-    assert list(places.inbox.iterdir()) == []
-    assert len(list(places.archive.iterdir())) == 4
+
+def test_batch_is_loaded_once_with_one_valid_acknowledgement_per_file(store, places):
+    dropped = deliver(places, store, employees=40, employers=2)
+    outcomes = outcomes_of(places, store)
+
+    assert [o.status for o in outcomes] == ["accepted"] * 2
+    assert [o.kind for o in outcomes] == ["declaration"] * 2
+    assert [p for p in places.inbox.rglob("*") if p.is_file()] == []
+    archived = sorted(p.name for p in places.archive.rglob("*") if p.is_file())
+    assert archived == [f"{o.file_id:08d}_{p.stem}.txt" for o, p in zip(outcomes, dropped)]
     schema = etree.XMLSchema(etree.parse(str(acknowledgement_xsd_path())))
     for path in acknowledgements(places.outbox):
         assert schema.validate(etree.parse(str(path))), path
-    assert len(acknowledgements(places.outbox)) == 4
-    for outcome in outcomes[2:]:
+        assert path.stat().st_mode & 0o777 == 0o644  # the declarant's account can read it
+    assert len(acknowledgements(places.outbox)) == 2
+    for outcome in outcomes:
         ((lines, employer, employee),) = query(
             store,
             "SELECT count(*), sum(employer_contribution), sum(employee_contribution)"
@@ -55,13 +63,13 @@ def test_batch_is_loaded_once_with_one_valid_acknowledgement_per_file(store, pla
 
 
 def test_byte_identical_redelivery_is_a_duplicate_and_changes_nothing(store, places):
-    (_, declaration) = write_samples(places.inbox, affiliate=1234567, period="202610", employees=10)
+    (declaration,) = deliver(places, store, employees=10)
     content = declaration.read_bytes()
-    process_inbox(places, store=store)
+    outcomes_of(places, store)
     before = query(store, "SELECT count(*) FROM declaration_line")
     declaration.write_bytes(content)
 
-    (outcome,) = process_inbox(places, store=store)
+    (outcome,) = outcomes_of(places, store)
 
     assert outcome.status == "duplicate"
     assert query(store, "SELECT count(*) FROM declaration_line") == before
@@ -69,19 +77,20 @@ def test_byte_identical_redelivery_is_a_duplicate_and_changes_nothing(store, pla
     ack = ack_of(places.outbox, outcome.file_id)
     assert ack.findtext("a:status", namespaces=NS) == "duplicate"
     assert ack.find("a:duplicateOf", NS).get("status") == "accepted"
-    assert len(acknowledgements(places.outbox)) == 3
+    assert "(heure du Maroc)" in ack.findtext("a:summary", namespaces=NS)
+    assert len(acknowledgements(places.outbox)) == 2
 
 
 def test_corrected_declaration_supersedes_and_keeps_history(store, places):
-    (_, declaration) = write_samples(places.inbox, affiliate=1234567, period="202610", employees=10)
+    (declaration,) = deliver(places, store, employees=10)
     corrected = bytearray(declaration.read_bytes())
-    process_inbox(places, store=store)
+    outcomes_of(places, store)
     name = field("B01", "L_Raison_Sociale")  # a text field: same figures, new content
     offset = 261 + name.start  # line 2 (B01), LF-terminated 260-character lines
     corrected[offset : offset + name.length] = b"SOCIETE CORRIGEE SARL".ljust(name.length)
     declaration.write_bytes(bytes(corrected))
 
-    (outcome,) = process_inbox(places, store=store)
+    (outcome,) = outcomes_of(places, store)
 
     assert (outcome.status, outcome.version) == ("accepted", 2)
     rows = query(store, "SELECT version, superseded_by IS NULL FROM declaration ORDER BY version")
@@ -90,9 +99,9 @@ def test_corrected_declaration_supersedes_and_keeps_history(store, places):
 
 
 def test_rejected_file_stores_anomalies_and_no_declaration(store, places):
-    (places.inbox / "DS_1234567_202610.txt").write_bytes(b"B00 this is not a declaration\n")
+    (box(places, 1234567) / "DS_1234567_202610.txt").write_bytes(b"B00 not a declaration\n")
 
-    (outcome,) = process_inbox(places, store=store)
+    (outcome,) = outcomes_of(places, store)
 
     assert outcome.status == "rejected"
     assert query(store, "SELECT count(*) FROM declaration") == [(0,)]
@@ -113,20 +122,19 @@ def test_drop_box_account_must_match_the_declared_affiliate(store, places, tmp_p
     shutil.copy(samples / "DS_1234567_202610.txt", own)
     shutil.copy(samples / "DS_1234575_202610.txt", own)  # dropped in the wrong box
 
-    outcomes = {o.file_name: o for o in process_inbox(places, store=store)}
+    outcomes = {o.file_name: o for o in outcomes_of(places, store)}
 
     assert outcomes["DS_1234567_202610.txt"].status == "accepted"
     wrong = outcomes["DS_1234575_202610.txt"]
     assert wrong.status == "rejected"
-    assert wrong.acknowledgement.parent == places.outbox.resolve() / "1234567" / "out"
+    assert wrong.acknowledgement.parent == places.outbox / "1234567" / "out"
     ack = etree.parse(str(wrong.acknowledgement)).getroot()
     codes = [a.get("code") for a in ack.findall("a:anomalies/a:anomaly", NS)]
     assert "COMPTE_DEPOSANT" in codes
 
 
 def test_crash_after_commit_is_finished_by_the_next_run(store, places, monkeypatch):
-    (_, declaration) = write_samples(places.inbox, affiliate=1234567, period="202610", employees=12)
-    declaration.unlink()  # just the préétabli: one file, one crash
+    (declaration,) = deliver(places, store, employees=12, entrants=0)  # one file, one crash
 
     def disk_full(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,41 +145,42 @@ def test_crash_after_commit_is_finished_by_the_next_run(store, places, monkeypat
     with pytest.raises(OSError, match="No space left"):
         process_inbox(places, store=store)
     assert query(store, "SELECT count(*) FROM edi_file WHERE finished_at IS NULL") == [(1,)]
+    out = places.outbox / "1234567" / "out"
     assert acknowledgements(places.outbox) == []
-    assert len(list(places.outbox.glob(".*"))) == 1
+    assert len(list(out.glob(".*"))) == 1
 
     monkeypatch.undo()
-    outcomes = process_inbox(places, store=store)
+    (outcome,) = outcomes_of(places, store)
 
-    assert outcomes == []  # finished by the recovery pass, not processed again
-    assert query(store, "SELECT count(*), count(finished_at) FROM edi_file") == [(1, 1)]
-    assert query(store, "SELECT count(*) FROM preetabli_line") == [(12,)]
+    assert outcome.resumed  # finished by the recovery pass, not judged again, and reported
+    assert query(store, "SELECT count(*), count(finished_at) FROM edi_file") == [(2, 2)]
+    assert query(store, "SELECT count(*) FROM declaration_line") == [(12,)]
     assert len(acknowledgements(places.outbox)) == 1
-    assert list(places.outbox.glob(".*")) == []  # the killed write's temporary is gone
-    assert list(places.inbox.iterdir()) == []
+    assert list(out.glob(".*")) == []  # the killed write's temporary is gone
+    assert not declaration.exists()
 
 
 def test_crash_inside_the_transaction_leaves_nothing(store, places, monkeypatch):
-    write_samples(places.inbox, affiliate=1234567, period="202610", employees=8)
+    deliver(places, store, employees=8)
 
     def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("power cut")
+        raise psycopg2.OperationalError("server closed the connection")
 
-    monkeypatch.setattr(Store, "insert_anomalies", broken)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(Store, "insert_declaration", broken)
+    with pytest.raises(psycopg2.OperationalError):
         process_inbox(places, store=store)
-    assert query(store, "SELECT count(*) FROM edi_file") == [(0,)]
-    assert query(store, "SELECT count(*) FROM preetabli_line") == [(0,)]
+    assert query(store, "SELECT count(*) FROM edi_file WHERE receipt_id IS NOT NULL") == [(0,)]
+    assert query(store, "SELECT count(*) FROM declaration_line") == [(0,)]
 
     monkeypatch.undo()
-    outcomes = process_inbox(places, store=store)
+    outcomes = outcomes_of(places, store)
 
-    assert [o.status for o in outcomes] == ["accepted", "accepted"]
-    assert query(store, "SELECT count(*) FROM declaration_line") == [(8 + 0,)]
+    assert [o.status for o in outcomes] == ["accepted"]
+    assert query(store, "SELECT count(*) FROM declaration_line") == [(8,)]
 
 
 def test_logs_carry_no_salary_name_or_cin(store, places, caplog):
-    (_, declaration) = write_samples(places.inbox, affiliate=1234567, period="202610", employees=30)
+    (declaration,) = deliver(places, store, employees=30)
     lines = declaration.read_bytes().split(b"\n")
     secrets = set()
     for line in lines:

@@ -164,7 +164,23 @@ RULES: dict[str, tuple[str, str]] = {
         "{field} = {value} ne reprend pas la valeur du préétabli ({expected}).",
     ),
     "ENFANTS_DIFFERENT": (WARNING, "Nombre d'enfants {value} différent du préétabli ({expected})."),
+    "FICHIER_TROP_GRAND": (BLOCKING, "TEMPORARY {value} {expected}"),
+    # The file's context (where, when and under which name it came), not its bytes.
+    "PREETABLI_DEPOSE": (
+        BLOCKING,
+        "Un préétabli est émis par la CNSS : il ne peut pas être déposé par un déclarant.",
+    ),
+    "NOM_FICHIER_INVALIDE": (
+        BLOCKING,
+        "Le nom du fichier contient des caractères non admis (contrôle, non UTF-8) ou est trop "
+        "long : renommez-le, par exemple DS_<affilié>_<AAAAMM>.txt.",
+    ),
 }
+# Rejections for these say nothing of the bytes: the same bytes sent again under the right
+# name, in the right box or at the right time are judged again, never called a duplicate.
+CONTEXT_CODES = frozenset(
+    {"NOM_FICHIER", "NOM_FICHIER_INVALIDE", "COMPTE_DEPOSANT", "PREETABLI_DEPOSE", "PERIODE_FUTURE"}
+)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from schemas import NoRuleInForce, ceiling_for
 from transforms.parse import ParsedFile
 from validators import lines, structure, totals
-from validators.anomaly import DEFAULT_CAP, Findings, collect
+from validators.anomaly import CONTEXT_CODES, DEFAULT_CAP, Findings, collect, file_level
 from validators.preetabli import Roster, check_against_preetabli
 
 
@@ -27,6 +27,13 @@ class Validation:
     def status(self) -> str:
         return "rejected" if self.findings.rejected else "accepted"
 
+    @property
+    def rejected_for_context(self) -> bool:
+        """Rejected (also) for where, when or under which name the file came."""
+        return self.findings.rejected and any(
+            a.blocking and a.code in CONTEXT_CODES for a in self.findings.anomalies
+        )
+
 
 def validate(
     parsed: ParsedFile,
@@ -35,6 +42,8 @@ def validate(
     preetabli: Roster | None = None,
     account_affiliate: int | None = None,
     today: dt.date | None = None,
+    from_declarant: bool = False,
+    usable_name: bool = True,
     cap: int = DEFAULT_CAP,
 ) -> Validation:
     """Every rule on one file; never raises on file content.
@@ -45,6 +54,8 @@ def validate(
         preetabli: the matching préétabli's roster, to check the roster and the AF amounts.
         account_affiliate: the affiliate of the SFTP account that dropped the file.
         today: the day the file was received; a period after its month is refused.
+        from_declarant: dropped by a declarant, who may not send a préétabli.
+        usable_name: False when the file's name cannot be used (see cnss_edi.dropbox).
         cap: how many anomalies to keep (all are counted).
     """
     kind = structure.file_kind(parsed)
@@ -56,6 +67,10 @@ def validate(
     )
     hits += structure.check_dates(parsed, kind)
     hits += lines.check_characters(parsed, kind)
+    if not usable_name:
+        hits.append(file_level("NOM_FICHIER_INVALIDE"))
+    if kind == "preetabli" and from_declarant:
+        hits.append(file_level("PREETABLI_DEPOSE"))
     entrants = 0
     if kind == "preetabli":
         hits += totals.check_block_totals(parsed, "A03")
@@ -89,3 +104,11 @@ def _ceiling(period: str | None) -> int | None:
         return ceiling_for(period)
     except (NoRuleInForce, ValueError):  # reported by structure.check_identity
         return None
+
+
+def oversized(size_bytes: int) -> Validation:  # TEMPORARY
+    from schemas import MAX_FILE_BYTES
+    from transforms.parse import parse
+
+    hits = [file_level("FICHIER_TROP_GRAND", value=size_bytes, expected=MAX_FILE_BYTES)]
+    return Validation("declaration", None, None, 0, 0, collect(hits, parse(b"").lines))
