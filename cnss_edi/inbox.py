@@ -23,7 +23,7 @@ import psycopg2
 
 from cnss_edi import dropbox
 from cnss_edi.dropbox import Refused
-from cnss_edi.process import FileOutcome, Locations, finish, process_receipt, receipt_name
+from cnss_edi.process import FileOutcome, Locations, finish, process_receipt
 from cnss_edi.store import Receipt, Store, receipt_key
 from validators.structure import FILE_NAME
 
@@ -92,7 +92,12 @@ def _finish_interrupted(store: Store, locations: Locations) -> list[FileOutcome]
 
 
 def _claim(store: Store, locations: Locations, candidate: dropbox.Candidate, run: InboxRun) -> None:
-    receipt = store.new_receipt(candidate.box, receipt_name(candidate.name), candidate.size)
+    receipt = store.new_receipt(
+        candidate.box,
+        dropbox.printable(candidate.name),
+        candidate.size,
+        usable_name=dropbox.name_is_usable(candidate.name),
+    )
     taken = False
     try:
         taken = dropbox.claim(locations.inbox, candidate, receipt.id)

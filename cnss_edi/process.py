@@ -192,19 +192,9 @@ def process_receipt(receipt: Receipt, *, store: Store, locations: Locations) -> 
         received_at=receipt.claimed_at,
         receipt_id=receipt.id,
         account=box_account(receipt.box),
-        usable_name=not receipt.file_name.startswith(UNUSABLE_MARK),
+        usable_name=receipt.usable_name,
     )
     return _judge_and_store(received, raw, store=store, locations=locations)
-
-
-# A receipt's file_name starts with this when the uploaded name could not be used as is.
-UNUSABLE_MARK = "\N{REPLACEMENT CHARACTER}"
-
-
-def receipt_name(raw_name: str) -> str:
-    """The name recorded for a claimed file: printable, marked when it was unusable."""
-    shown = dropbox.printable(raw_name)
-    return shown if dropbox.name_is_usable(raw_name) else UNUSABLE_MARK + shown
 
 
 def load_preetabli(path: Path, raw: bytes, *, store: Store, locations: Locations) -> FileOutcome:

@@ -61,6 +61,7 @@ class Receipt:
     id: int
     box: str
     file_name: str
+    usable_name: bool
     size_bytes: int
     claimed_at: dt.datetime
 
@@ -116,14 +117,10 @@ class Store:
     def lock(self, key: str, *, wait: bool = False) -> Iterator[bool]:
         """Hold a session advisory lock named `key`; yields False if another session holds it
         (or waits for it with `wait`). A crashed worker's session ends, and its locks with it."""
-        statement = (
-            "SELECT pg_advisory_lock(hashtextextended(%s, 0)) IS NULL"  # returns void: true
-            if wait
-            else "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
-        )
+        function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
         with self.transaction() as cursor:
-            cursor.execute(statement, (key,))
-            acquired = cursor.fetchone()[0]
+            cursor.execute(f"SELECT {function}(hashtextextended(%s, 0))", (key,))
+            acquired = wait or cursor.fetchone()[0]  # pg_advisory_lock returns once it has it
         try:
             yield acquired
         finally:
@@ -132,7 +129,9 @@ class Store:
 
     # -- receipts --------------------------------------------------------------------------
 
-    def new_receipt(self, box: str, file_name: str, size_bytes: int) -> Receipt:
+    def new_receipt(
+        self, box: str, file_name: str, size_bytes: int, *, usable_name: bool = True
+    ) -> Receipt:
         """Number a file about to be claimed (committed at once: the number is its order).
 
         The receipt's lock is taken in the same transaction, so no other run ever sees the
@@ -140,10 +139,10 @@ class Store:
         with self.transaction() as cursor:
             cursor.execute(
                 sql.SQL(
-                    "INSERT INTO receipt (box, file_name, size_bytes) VALUES (%s, %s, %s)"
-                    " RETURNING {}"
+                    "INSERT INTO receipt (box, file_name, usable_name, size_bytes)"
+                    " VALUES (%s, %s, %s, %s) RETURNING {}"
                 ).format(_RECEIPT_COLUMNS),
-                (box, file_name, size_bytes),
+                (box, file_name, usable_name, size_bytes),
             )
             receipt = Receipt(*cursor.fetchone())
             cursor.execute(

@@ -8,6 +8,7 @@ CREATE TABLE IF NOT EXISTS receipt (
     id         BIGSERIAL PRIMARY KEY,
     box        TEXT        NOT NULL,            -- the drop-box folder, e.g. 1234567/in; '' = flat
     file_name  TEXT        NOT NULL,            -- as uploaded, unprintable bytes escaped
+    usable_name BOOLEAN    NOT NULL,            -- false: not UTF-8, control characters, too long
     size_bytes BIGINT      NOT NULL,
     claimed_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
 );

@@ -32,7 +32,9 @@ def test_batch_is_loaded_once_with_one_valid_acknowledgement_per_file(store, pla
     assert [o.kind for o in outcomes] == ["declaration"] * 2
     assert [p for p in places.inbox.rglob("*") if p.is_file()] == []
     archived = sorted(p.name for p in places.archive.rglob("*") if p.is_file())
-    assert archived == [f"{o.file_id:08d}_{p.stem}.txt" for o, p in zip(outcomes, dropped)]
+    assert archived == [
+        f"{o.file_id:08d}_{p.stem}.txt" for o, p in zip(outcomes, dropped, strict=True)
+    ]
     schema = etree.XMLSchema(etree.parse(str(acknowledgement_xsd_path())))
     for path in acknowledgements(places.outbox):
         assert schema.validate(etree.parse(str(path))), path
