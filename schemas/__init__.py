@@ -78,6 +78,25 @@ class Situation:
     rank: int
     label_fr: str
     zero_days_and_salary: str  # "none", "warning" or "blocking"
+    af_reversed: bool  # the AF paid in advance comes back: N_AF_A_Reverser = N_AF_Net_A_Payer
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Single-valued rules of the format (limits.csv, each with its source)."""
+
+    max_days: int  # declared days per person and month
+    first_period: str  # YYYYMM: no declaration can be for an earlier month
+
+
+@dataclass(frozen=True)
+class Total:
+    """One control-total field: the sum (or count) of a field over other records' lines."""
+
+    record: str  # the total record: A03, B03, B05 or B06
+    field: str
+    over: tuple[str, ...]  # the records summed: the detail lines, or B03 and B05 for B06
+    summed: str | None  # the field summed over them; None: their number of lines
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:
@@ -99,6 +118,9 @@ def record_layouts() -> dict[str, tuple[Field, ...]]:
         )
         layouts.setdefault(field.record, []).append(field)
     for record, fields in layouts.items():
+        head = fields[0]
+        if (head.name, head.start, head.length) != ("L_Type_Enreg", 0, len(record)):
+            raise SchemaError(f"{record} does not open with its {len(record)}-character type")
         position = 0
         for field in fields:
             if field.start != position:
@@ -107,6 +129,11 @@ def record_layouts() -> dict[str, tuple[Field, ...]]:
         if position != RECORD_LENGTH:
             raise SchemaError(f"{record} covers {position} characters, not {RECORD_LENGTH}")
     return {record: tuple(fields) for record, fields in layouts.items()}
+
+
+def record_type_field() -> Field:
+    """L_Type_Enreg: the same leading field in every record (checked when the layout loads)."""
+    return record_layouts()["B00"][0]
 
 
 def data_fields(record: str) -> tuple[Field, ...]:
@@ -161,10 +188,46 @@ def situations() -> dict[str, Situation]:
     """Situation codes by code ("" for normal work)."""
     return {
         row["code"]: Situation(
-            row["code"], int(row["rank"]), row["label_fr"], row["zero_days_and_salary"]
+            row["code"],
+            int(row["rank"]),
+            row["label_fr"],
+            row["zero_days_and_salary"],
+            _yes(row["af_reversed"]),
         )
         for row in _read_csv("situations.csv")
     }
+
+
+def _yes(text: str) -> bool:
+    if text not in ("yes", "no"):
+        raise SchemaError(f"expected yes or no, not {text!r}")
+    return text == "yes"
+
+
+@lru_cache(maxsize=1)
+def limits() -> Limits:
+    values = {row["name"]: row["value"] for row in _read_csv("limits.csv")}
+    return Limits(max_days=int(values["max_days"]), first_period=values["first_period"])
+
+
+@lru_cache(maxsize=1)
+def _totals() -> dict[str, tuple[Total, ...]]:
+    out: dict[str, list[Total]] = {}
+    for row in _read_csv("totals.csv"):
+        total = Total(
+            row["total"], row["field"], tuple(row["over"].split(";")), row["summed"] or None
+        )
+        field(total.record, total.field)  # KeyError: a field the layout does not have
+        for record in total.over:
+            if total.summed is not None:
+                field(record, total.summed)
+        out.setdefault(total.record, []).append(total)
+    return {record: tuple(fields) for record, fields in out.items()}
+
+
+def totals(record: str) -> tuple[Total, ...]:
+    """The control totals a total record carries, in layout order (edi_format.md §7)."""
+    return _totals()[record]
 
 
 def arrow_schema(record: str) -> pa.Schema:

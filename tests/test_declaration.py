@@ -12,6 +12,7 @@ from tests.edi import (
     PERIOD,
     declaration,
     delete_line,
+    get_field,
     line_numbers,
     lines_of,
     preetabli,
@@ -73,7 +74,7 @@ def test_counts(employees, entrants):
 def test_no_entrant_with_the_empty_b04_or_without_any_b04():
     _, raw = sample(entrants=0)
     (b04,) = line_numbers(raw, "B04")
-    assert lines_of(raw)[b04 - 1][16:25] == b" " * 9  # the blank insured number
+    assert get_field(raw, b04, "B04", "N_Num_Assure") == " " * 9  # the blank insured number
     for variant in (raw, delete_line(raw, b04)):
         result = run(variant)
         assert result.status == "accepted"

@@ -11,7 +11,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from schemas import data_fields
-from tests.edi import declaration, get_int, lines_of, preetabli, roster, set_field
+from tests.edi import (
+    declaration,
+    get_int,
+    lines_of,
+    preetabli,
+    record_of,
+    roster,
+    set_field,
+)
 from transforms.parse import parse
 from validators.anomaly import BLOCKING, RULES
 from validators.declaration import Validation, validate
@@ -143,9 +151,9 @@ def test_shuffled_and_repeated_records(lines):
 
 
 NUMERIC = [
-    (number, line[:3].decode(), f.name, f.length)
+    (number, record_of(line), f.name, f.length)
     for number, line in enumerate(DEC_LINES, start=1)
-    for f in data_fields(line[:3].decode())
+    for f in data_fields(record_of(line))
     if f.numeric
 ]
 # A B01 date may change to any other real date unnoticed (it is not tied to a total).

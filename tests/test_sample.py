@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnss_edi.sample import SampleTooLarge, max_employees, write_samples
-from schemas import RECORD_LENGTH, ceiling_for, field, situations
+from schemas import RECORD_LENGTH, ceiling_for, field, record_type_field, situations
+from tests.edi import record_of
 from transforms.keys import affiliate_key_ok, insured_key_ok
 
 AFFILIATE = 1234567  # 123456 has check key 7
@@ -37,9 +38,9 @@ class Pair:
             data = path.read_bytes()
             assert data.endswith(b"\n")
             lines = data[:-1].split(b"\n")
-            self.order[path] = [line[:3].decode() for line in lines]
+            self.order[path] = [record_of(line) for line in lines]
             for line in lines:
-                self.records.setdefault(line[:3].decode(), []).append(line)
+                self.records.setdefault(record_of(line), []).append(line)
 
     def text(self, record: str, name: str) -> list[str]:
         f = field(record, name)
@@ -109,7 +110,8 @@ def check_header(pair: Pair) -> None:
     assert transfer.isdigit()
     assert pair.text("A00", "L_Cat") == ["A0"]
     assert pair.text("B00", "L_Cat") == ["B0"]
-    assert pair.records["A01"][0][3:] == pair.records["B01"][0][3:]
+    after_type = record_type_field().stop  # the same header text, whatever its record type
+    assert pair.records["A01"][0][after_type:] == pair.records["B01"][0][after_type:]
     assert pair.text("A01", "D_Date_Emission") == [pair.period + "26"]
     year, month = int(pair.period[:4]), int(pair.period[4:])
     due = f"{year + month // 12}{month % 12 + 1:02d}10"
@@ -435,7 +437,7 @@ def test_any_small_sample_obeys_the_format(
 
 def test_default_entrants_make_room_near_the_capacity(tmp_path: Path) -> None:
     (_pre, dec) = write_samples(tmp_path, affiliate=AFFILIATE, period=PERIOD, employees=38_400)
-    entrants = [line for line in dec.read_bytes().split(b"\n") if line[:3] == b"B04"]
+    entrants = [line for line in dec.read_bytes().split(b"\n") if record_of(line) == "B04"]
     assert len(entrants) == 61  # 2 % would be 768: only what the totals can still carry
 
 

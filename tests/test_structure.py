@@ -25,6 +25,7 @@ from tests.edi import (
     line_of,
     lines_of,
     preetabli,
+    record_of,
     replace_line,
     run,
     set_field,
@@ -434,7 +435,7 @@ def test_every_numeric_field_is_checked():
     # A letter in every N field of one line of each record type: one CHAMP_NON_NUMERIQUE each.
     first_line: dict[str, int] = {}
     for number, line in enumerate(lines_of(DEC), start=1):
-        first_line.setdefault(line[:3].decode(), number)
+        first_line.setdefault(record_of(line), number)
     raw, expected = DEC, set()
     for record, number in first_line.items():
         for f in data_fields(record):

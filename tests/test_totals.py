@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import field
+from schemas import field, limits
 from tests.edi import (
     Case,
     check_case,
@@ -26,7 +26,7 @@ from tests.edi import (
 DEC, PRE = declaration(), preetabli()
 B03, B05, B06 = (line_of(DEC, r) for r in ("B03", "B05", "B06"))
 A03 = line_of(PRE, "A03")
-MAX_DAYS = 26
+MAX_DAYS = limits().max_days
 FITS = 38_461  # 38,461 x 26 = 999,986: the most full months a 6-digit day total holds (§12)
 
 

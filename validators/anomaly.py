@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from schemas import field as layout_field
+from schemas import limits
 from transforms.parse import Lines
 
 BLOCKING = "bloquante"
@@ -108,7 +109,10 @@ RULES: dict[str, tuple[str, str]] = {
         BLOCKING,
         "Un B04 vide n'est admis que seul, quand il n'y a aucun entrant.",
     ),
-    "JOURS_HORS_LIMITES": (BLOCKING, "{value} jours déclarés : 26 au plus par mois."),
+    "JOURS_HORS_LIMITES": (
+        BLOCKING,
+        "{value} jours déclarés : " + f"{limits().max_days} au plus par mois.",
+    ),
     "PLAFOND": (
         BLOCKING,
         "Salaire plafonné {value} incorrect : attendu {expected} (plafond de la période).",

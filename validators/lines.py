@@ -6,13 +6,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from schemas import data_fields, situations
+from schemas import data_fields, limits, situations
 from transforms.keys import insured_key_from_digits
 from transforms.parse import ZERO, Block, ParsedFile
 from validators.anomaly import Hits, found_where
 from validators.structure import ORDER
 
-MAX_DAYS = 26
 OCCASIONAL = 999_999_999  # main-d'œuvre occasionnelle, B04 only
 NO_NUMBER_YET = 0  # entrant not yet registered: the CIN is then required
 _ALLOWED = np.zeros(256, dtype=bool)
@@ -79,7 +78,7 @@ def check_b02(parsed: ParsedFile, ceiling: int | None) -> list[Hits]:
     regular = regular_number(number, b02.valid("N_Num_Assure"))
     readable = b02.valid("N_Salaire_Reel") & b02.valid("N_Salaire_Plaf")
     out = [
-        report("JOURS_HORS_LIMITES", days > MAX_DAYS, "N_Jours_Declares"),
+        _days(report, days, "N_Jours_Declares"),
         report("SITUATION_INCONNUE", rank < 0, "L_Situation"),
         report("ASSURE_INVALIDE", b02.valid("N_Num_Assure") & ~regular, "N_Num_Assure"),
         _key_warnings(b02, regular),
@@ -92,7 +91,7 @@ def check_b02(parsed: ParsedFile, ceiling: int | None) -> list[Hits]:
         ),
     ]
     # Sortant or décédé: the AF paid in advance comes back (cahier IV-3, IV-4).
-    leaving = np.isin(rank, [situations()[c].rank for c in ("SO", "DE")])
+    leaving = np.isin(rank, [s.rank for s in situations().values() if s.af_reversed])
     both = b02.valid("N_AF_A_Reverser") & b02.valid("N_AF_Net_A_Payer")
     out.append(
         report("AF_A_REVERSER", leaving & both & (reverse != net), "N_AF_A_Reverser", expected=net)
@@ -134,7 +133,7 @@ def check_b04(parsed: ParsedFile, ceiling: int | None) -> list[Hits]:
         report(
             "ENTRANT_SANS_NOM", entrant & ~occasional & b04.blank("L_Nom_Prenom"), "L_Nom_Prenom"
         ),
-        report("JOURS_HORS_LIMITES", entrant & (days > MAX_DAYS), "N_Nbr_Jours"),
+        _days(report, days, "N_Nbr_Jours", entrant),
         _key_warnings(b04, regular),
         *_ceiling(report, "N_Sal_Plaf", readable & ~occasional, real, capped, ceiling),
         # Occasional labour is only bound by its real salary (cahier IV-3).
@@ -149,6 +148,13 @@ def check_b04(parsed: ParsedFile, ceiling: int | None) -> list[Hits]:
     computable = entrant & known & np.logical_and.reduce([b04.valid(t) for t in terms])
     out.append(_control_sum(b04, computable, number + days + real + capped))
     return out
+
+
+def _days(
+    report: Callable[..., Hits], days: np.ndarray, field: str, mask: np.ndarray | bool = True
+) -> Hits:
+    """No more declared days than the month allows (edi_format.md §11)."""
+    return report("JOURS_HORS_LIMITES", mask & (days > limits().max_days), field)
 
 
 def _ceiling(

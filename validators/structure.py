@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from schemas import RECORD_LENGTH, NoRuleInForce, ceiling_for, data_fields
+from schemas import RECORD_LENGTH, NoRuleInForce, ceiling_for, data_fields, limits
 from transforms.keys import affiliate_key, affiliate_key_ok
 from transforms.parse import SPACE, ParsedFile, type_code
 from validators.anomaly import Hits, file_level, found, found_where
@@ -170,7 +170,7 @@ def check_identity(
     heading = parsed.block(header_record)
     line = int(heading.line[0]) if len(heading) else None
     if period is not None:
-        if not (1 <= int(period[4:]) <= 12 and period >= "195901"):
+        if not (1 <= int(period[4:]) <= 12 and period >= limits().first_period):
             out.append(
                 file_level("PERIODE_INVALIDE", record=header_record, value=period, line=line)
             )
