@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -124,14 +125,41 @@ def check_identity(
     account_affiliate: int | None = None,
     today: dt.date | None = None,
 ) -> list[Hits]:
-    """One affiliate and one period throughout, matching the name and the depositor. A period
-    that has not begun by `today` (the day of receipt, given by the caller) is flagged; only
-    flagged, since no source says the portal refuses an early filing."""
+    """One affiliate and one period throughout, matching the name and the depositor; the
+    period real, begun by `today` (the day of receipt, given by the caller) and priced."""
     affiliate, period = header(parsed, kind)
-    first, header_record = ORDER[kind][0], ORDER[kind][1]
+    where = _Header.of(parsed, kind)
+    return [
+        *check_category(parsed, kind),
+        *check_same_affiliate(parsed, kind, affiliate),
+        *check_same_period(parsed, kind, period),
+        *check_period(where, kind, period, today),
+        *check_affiliate_key(where, affiliate),
+        *_check_name(file_name, affiliate, period, where.record, where.line),
+        *check_depositor(where, affiliate, account_affiliate),
+    ]
+
+
+@dataclass(frozen=True)
+class _Header:
+    """Where file-level identity anomalies point: the A01/B01 header and its line."""
+
+    record: str
+    line: int | None
+
+    @classmethod
+    def of(cls, parsed: ParsedFile, kind: str) -> _Header:
+        record = ORDER[kind][1]
+        heading = parsed.block(record)
+        return cls(record, int(heading.line[0]) if len(heading) else None)
+
+
+def check_category(parsed: ParsedFile, kind: str) -> list[Hits]:
+    """CATEGORIE: L_Cat of A00/B00 is 'A0'/'B0'."""
+    first = ORDER[kind][0]
     category = first[0] + "0"
     opening = parsed.block(first)
-    out = [
+    return [
         found_where(
             "CATEGORIE",
             ~opening.equals("L_Cat", category),
@@ -141,79 +169,125 @@ def check_identity(
             expected=category,
         )
     ]
+
+
+def check_same_affiliate(parsed: ParsedFile, kind: str, affiliate: int | None) -> list[Hits]:
+    """AFFILIE_INCOHERENT: every line after the opening one names the header's affiliate."""
+    if affiliate is None:
+        return []
+    out = []
     for record in ORDER[kind][1:]:
         block = parsed.block(record)
-        if affiliate is not None:
-            wrong = block.valid("N_Num_Affilie") & (block.number("N_Num_Affilie") != affiliate)
-            out.append(
-                found_where(
-                    "AFFILIE_INCOHERENT",
-                    wrong,
-                    block.line,
-                    record=record,
-                    field="N_Num_Affilie",
-                    expected=f"{affiliate:07d}",
-                )
-            )
-        if period is not None:
-            wrong = block.valid("L_Periode") & (block.number("L_Periode") != int(period))
-            out.append(
-                found_where(
-                    "PERIODE_INCOHERENTE",
-                    wrong,
-                    block.line,
-                    record=record,
-                    field="L_Periode",
-                    expected=period,
-                )
-            )
-    heading = parsed.block(header_record)
-    line = int(heading.line[0]) if len(heading) else None
-    if period is not None:
-        if not (1 <= int(period[4:]) <= 12 and period >= limits().first_period):
-            out.append(
-                file_level("PERIODE_INVALIDE", record=header_record, value=period, line=line)
-            )
-        elif today is not None and period > f"{today:%Y%m}":
-            out.append(
-                file_level(
-                    "PERIODE_FUTURE",
-                    record=header_record,
-                    value=period,
-                    expected=f"{today:%d/%m/%Y}",
-                    line=line,
-                )
-            )
-        elif kind == "declaration":
-            try:
-                ceiling_for(period)
-            except NoRuleInForce:
-                out.append(
-                    file_level("PERIODE_HORS_BAREME", record=header_record, value=period, line=line)
-                )
-    if affiliate is not None and not affiliate_key_ok(np.array([affiliate]))[0]:
-        key = affiliate_key(np.array([affiliate // 10]))[0]
+        wrong = block.valid("N_Num_Affilie") & (block.number("N_Num_Affilie") != affiliate)
         out.append(
-            file_level(
-                "CLE_AFFILIE",
-                record=header_record,
-                value=f"{affiliate:07d}",
-                expected=str(key),
-                line=line,
-            )
-        )
-    out.extend(_check_name(file_name, affiliate, period, header_record, line))
-    if account_affiliate is not None and affiliate is not None and affiliate != account_affiliate:
-        out.append(
-            file_level(
-                "COMPTE_DEPOSANT",
-                record=header_record,
-                value=f"{affiliate:07d}",
-                expected=f"{account_affiliate:07d}",
-                line=line,
+            found_where(
+                "AFFILIE_INCOHERENT",
+                wrong,
+                block.line,
+                record=record,
+                field="N_Num_Affilie",
+                expected=f"{affiliate:07d}",
             )
         )
     return out
+
+
+def check_same_period(parsed: ParsedFile, kind: str, period: str | None) -> list[Hits]:
+    """PERIODE_INCOHERENTE: every line after the opening one names the header's period."""
+    if period is None:
+        return []
+    out = []
+    for record in ORDER[kind][1:]:
+        block = parsed.block(record)
+        wrong = block.valid("L_Periode") & (block.number("L_Periode") != int(period))
+        out.append(
+            found_where(
+                "PERIODE_INCOHERENTE",
+                wrong,
+                block.line,
+                record=record,
+                field="L_Periode",
+                expected=period,
+            )
+        )
+    return out
+
+
+def check_period(
+    where: _Header, kind: str, period: str | None, today: dt.date | None
+) -> list[Hits]:
+    """The header's period, judged once: a real month, begun by `today`, with rates."""
+    if period is None:
+        return []
+    if not period_exists(period):
+        return [file_level("PERIODE_INVALIDE", record=where.record, value=period, line=where.line)]
+    if today is not None and period_is_future(period, today):
+        return [
+            file_level(
+                "PERIODE_FUTURE",
+                record=where.record,
+                value=period,
+                expected=f"{today:%d/%m/%Y}",
+                line=where.line,
+            )
+        ]
+    if kind == "declaration" and not period_is_priced(period):
+        return [
+            file_level("PERIODE_HORS_BAREME", record=where.record, value=period, line=where.line)
+        ]
+    return []
+
+
+def period_exists(period: str) -> bool:
+    """PERIODE_INVALIDE otherwise: month 01-12, not before the regime (schemas limits)."""
+    return 1 <= int(period[4:]) <= 12 and period >= limits().first_period
+
+
+def period_is_future(period: str, today: dt.date) -> bool:
+    """PERIODE_FUTURE: the period has not begun on the day of receipt."""
+    return period > f"{today:%Y%m}"
+
+
+def period_is_priced(period: str) -> bool:
+    """PERIODE_HORS_BAREME otherwise: a ceiling (and rates) in force for the period."""
+    try:
+        ceiling_for(period)
+    except NoRuleInForce:
+        return False
+    return True
+
+
+def check_affiliate_key(where: _Header, affiliate: int | None) -> list[Hits]:
+    """CLE_AFFILIE: the affiliate number's check key (a warning: the public rule is unsure)."""
+    if affiliate is None or affiliate_key_ok(np.array([affiliate]))[0]:
+        return []
+    key = affiliate_key(np.array([affiliate // 10]))[0]
+    return [
+        file_level(
+            "CLE_AFFILIE",
+            record=where.record,
+            value=f"{affiliate:07d}",
+            expected=str(key),
+            line=where.line,
+        )
+    ]
+
+
+def check_depositor(
+    where: _Header, affiliate: int | None, account_affiliate: int | None
+) -> list[Hits]:
+    """COMPTE_DEPOSANT: the file declares the affiliate of the account that dropped it."""
+    if account_affiliate is None or affiliate is None or affiliate == account_affiliate:
+        return []
+    return [
+        file_level(
+            "COMPTE_DEPOSANT",
+            record=where.record,
+            value=f"{affiliate:07d}",
+            expected=f"{account_affiliate:07d}",
+            line=where.line,
+        )
+    ]
 
 
 def check_dates(parsed: ParsedFile, kind: str) -> list[Hits]:
