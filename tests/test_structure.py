@@ -302,6 +302,15 @@ CASES = [
         value="202610",
     ),
     Case(
+        "period-in-progress",
+        "PERIODE_EN_COURS",
+        dec(lambda r: r, today=dt.date(2026, 10, 31)),
+        2,
+        "B01",
+        None,
+        value="202610",
+    ),
+    Case(
         "before-the-rates-table",
         "PERIODE_HORS_BAREME",
         dec(lambda r: everywhere(r, "L_Periode", 201001)),
@@ -446,3 +455,22 @@ def test_every_numeric_field_is_checked():
     anomalies = run(raw, cap=10_000).findings.anomalies
     got = {(a.line, a.record, a.field) for a in anomalies if a.code == "CHAMP_NON_NUMERIQUE"}
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("today", "codes", "status"),
+    [
+        (dt.date(2026, 9, 30), {"PERIODE_FUTURE"}, "rejected"),  # the period has not begun
+        (dt.date(2026, 10, 1), {"PERIODE_EN_COURS"}, "accepted"),  # begun, not ended
+        (dt.date(2026, 10, 31), {"PERIODE_EN_COURS"}, "accepted"),
+        (dt.date(2026, 11, 1), set(), "accepted"),  # the usual case: the month is over
+        (dt.date(2027, 1, 10), set(), "accepted"),
+    ],
+)
+def test_period_against_the_day_of_receipt(today, codes, status):
+    result = run(DEC, today=today)
+    assert {a.code for a in result.findings.anomalies} == codes
+    assert result.status == status
+    for anomaly in result.findings.anomalies:
+        assert anomaly.message.startswith(f"La période {PERIOD} ")
+        assert f"(reçu le {today:%d/%m/%Y})" in anomaly.message

@@ -65,8 +65,13 @@ RULES: dict[str, tuple[str, str]] = {
     "DATE_INVALIDE": (BLOCKING, "Date {value} invalide dans {field} : format attendu AAAAMMJJ."),
     "PERIODE_INVALIDE": (BLOCKING, "Période {value} invalide : format attendu AAAAMM."),
     "PERIODE_FUTURE": (
-        WARNING,
+        BLOCKING,
         "La période {value} n'a pas encore commencé (reçu le {expected}) : vérifiez L_Periode.",
+    ),
+    "PERIODE_EN_COURS": (
+        WARNING,
+        "La période {value} n'est pas terminée (reçu le {expected}) : une déclaration porte "
+        "sur un mois échu, vérifiez L_Periode.",
     ),
     "PERIODE_HORS_BAREME": (
         BLOCKING,

@@ -44,7 +44,8 @@ def validate(
         file_name: checked against the content when it follows DS_<affiliate>_<period>.txt.
         preetabli: the matching préétabli's roster, to check the roster and the AF amounts.
         account_affiliate: the affiliate of the SFTP account that dropped the file.
-        today: the day the file was received; a period after its month is refused.
+        today: the day the file was received (never read from the clock here): a period
+            after its month is refused, the month itself is a warning (not yet ended).
         cap: how many anomalies to keep (all are counted).
     """
     kind = structure.file_kind(parsed)

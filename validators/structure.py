@@ -216,26 +216,24 @@ def check_same_period(parsed: ParsedFile, kind: str, period: str | None) -> list
 def check_period(
     where: _Header, kind: str, period: str | None, today: dt.date | None
 ) -> list[Hits]:
-    """The header's period, judged once: a real month, begun by `today`, with rates."""
+    """The header's period, judged once: a real month, begun (and ended) by `today`, priced."""
     if period is None:
         return []
     if not period_exists(period):
         return [file_level("PERIODE_INVALIDE", record=where.record, value=period, line=where.line)]
+    received = None if today is None else f"{today:%d/%m/%Y}"
     if today is not None and period_is_future(period, today):
-        return [
-            file_level(
-                "PERIODE_FUTURE",
-                record=where.record,
-                value=period,
-                expected=f"{today:%d/%m/%Y}",
-                line=where.line,
-            )
-        ]
+        return [_period_hit("PERIODE_FUTURE", where, period, received)]
+    out = []
+    if today is not None and period_in_progress(period, today):
+        out.append(_period_hit("PERIODE_EN_COURS", where, period, received))
     if kind == "declaration" and not period_is_priced(period):
-        return [
-            file_level("PERIODE_HORS_BAREME", record=where.record, value=period, line=where.line)
-        ]
-    return []
+        out.append(_period_hit("PERIODE_HORS_BAREME", where, period))
+    return out
+
+
+def _period_hit(code: str, where: _Header, period: str, received: str | None = None) -> Hits:
+    return file_level(code, record=where.record, value=period, expected=received, line=where.line)
 
 
 def period_exists(period: str) -> bool:
@@ -244,8 +242,15 @@ def period_exists(period: str) -> bool:
 
 
 def period_is_future(period: str, today: dt.date) -> bool:
-    """PERIODE_FUTURE: the period has not begun on the day of receipt."""
+    """PERIODE_FUTURE (blocking): the period has not begun on the day of receipt."""
     return period > f"{today:%Y%m}"
+
+
+def period_in_progress(period: str, today: dt.date) -> bool:
+    """PERIODE_EN_COURS (warning): received during the period itself, before its end. Only a
+    warning: a last payroll run may close the month early, and no source says the portal
+    refuses it."""
+    return period == f"{today:%Y%m}"
 
 
 def period_is_priced(period: str) -> bool:
