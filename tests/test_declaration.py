@@ -104,13 +104,17 @@ def test_line_endings_are_accepted(variant):
     assert result.status == "accepted"
 
 
-def test_extra_blank_line_at_the_end_is_reported():
-    # One terminator at the end is fine; an extra empty line is a 0-character record.
-    result = run(DEC + b"\n")
+def test_extra_blank_line_at_the_end_is_a_warning():
+    # One terminator at the end is the rule; an empty line after it is tolerated with a
+    # warning (edi_format.md §3); a second one is a 0-character record.
     last = len(lines_of(DEC)) + 1
-    assert result.status == "rejected"
+    result = run(DEC + b"\n")
+    assert result.status == "accepted"
+    assert [(a.code, a.line) for a in result.findings.anomalies] == [("LIGNE_VIDE_FINALE", last)]
+    twice = run(DEC + b"\n\n")
+    assert twice.status == "rejected"
     assert ("LONGUEUR_LIGNE", last, "0") in {
-        (a.code, a.line, a.value) for a in result.findings.anomalies
+        (a.code, a.line, a.value) for a in twice.findings.anomalies
     }
 
 

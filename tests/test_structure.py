@@ -80,6 +80,14 @@ CASES = [
         value="261",
     ),
     Case(
+        "final-empty-line",
+        "LIGNE_VIDE_FINALE",
+        dec(lambda r: r + b"\n"),
+        len(lines_of(DEC)) + 1,
+        None,
+        None,
+    ),
+    Case(
         "line-too-short",
         "LONGUEUR_LIGNE",
         dec(lambda r: edit_line(r, B05, lambda line: line[:-1])),
@@ -474,3 +482,29 @@ def test_period_against_the_day_of_receipt(today, codes, status):
     for anomaly in result.findings.anomalies:
         assert anomaly.message.startswith(f"La période {PERIOD} ")
         assert f"(reçu le {today:%d/%m/%Y})" in anomaly.message
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+def test_a_final_empty_line_is_only_a_warning(ending):
+    raw = DEC.replace(b"\n", ending) + ending
+    result = run(raw)
+    (anomaly,) = result.findings.anomalies
+    assert (anomaly.code, anomaly.line, anomaly.blocking) == ("LIGNE_VIDE_FINALE", B06 + 1, False)
+    assert result.status == "accepted"
+    assert result.employees == len(B02)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        DEC + b"\n\n",  # two: the first is an empty record line
+        insert_lines(DEC, B03, [b""]),  # in the middle
+        b"\n",  # the only line of the file
+    ],
+    ids=["two-final", "middle", "alone"],
+)
+def test_other_empty_lines_stay_blocking(raw):
+    result = run(raw)
+    empty = [a for a in result.findings.anomalies if a.code == "LONGUEUR_LIGNE"]
+    assert [a.value for a in empty] == ["0"]
+    assert result.status == "rejected"

@@ -63,6 +63,12 @@ class Lines:
     def count(self) -> int:
         return len(self.length)
 
+    @property
+    def ends_with_empty_line(self) -> bool:
+        """The last line is empty and follows another: a stray final terminator, which
+        edi_format.md §3 recommends tolerating. The line stays counted and visible."""
+        return self.count > 1 and self.final_newline and bool(self.length[-1] == 0)
+
     @cached_property
     def record_types(self) -> np.ndarray:
         """Record type of each line as a bytes array (b'B02', …)."""

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from schemas import RECORD_LENGTH, limits
 from schemas import field as layout_field
-from schemas import limits
 from transforms.parse import Lines
 
 BLOCKING = "bloquante"
@@ -24,7 +24,15 @@ DEFAULT_CAP = 1000
 RULES: dict[str, tuple[str, str]] = {
     "FICHIER_VIDE": (BLOCKING, "Le fichier est vide."),
     "BOM": (BLOCKING, "Le fichier commence par une marque BOM UTF-8 : enregistrez-le en ASCII."),
-    "LONGUEUR_LIGNE": (BLOCKING, "La ligne fait {value} caractères au lieu de 260."),
+    "LONGUEUR_LIGNE": (
+        BLOCKING,
+        "La ligne fait {value} caractères au lieu de " + f"{RECORD_LENGTH}.",
+    ),
+    "LIGNE_VIDE_FINALE": (
+        WARNING,
+        "Ligne vide en fin de fichier, ignorée : le fichier se termine normalement par le "
+        "retour à la ligne de son dernier enregistrement.",
+    ),
     "CARACTERE_INTERDIT": (
         BLOCKING,
         "Caractère non ASCII ou de contrôle en position {value} : seuls les caractères ASCII "

@@ -30,26 +30,32 @@ def file_kind(parsed: ParsedFile) -> str:
 
 
 def check_lines(parsed: ParsedFile, kind: str) -> list[Hits]:
-    """Byte-level checks on every line: BOM, length, characters, known record type, order."""
+    """Byte-level checks on every line: BOM, length, characters, known record type, order.
+    A final empty line is only a warning (edi_format.md §3: some writers add one)."""
     lines = parsed.lines
     if lines.count == 0:
         return [file_level("FICHIER_VIDE")]
     out = []
     if lines.has_bom:
         out.append(file_level("BOM", line=1))
-    numbers = np.arange(1, lines.count + 1)
-    wrong_length = lines.length != RECORD_LENGTH
-    out.append(found("LONGUEUR_LIGNE", numbers[wrong_length], value=lines.length[wrong_length]))
+    checked = lines.count - lines.ends_with_empty_line  # the lines held to be records
+    numbers = np.arange(1, checked + 1)
+    wrong_length = lines.length[:checked] != RECORD_LENGTH
+    out.append(
+        found("LONGUEUR_LIGNE", numbers[wrong_length], value=lines.length[:checked][wrong_length])
+    )
     if not lines.printable_only:
         bad_bytes = (lines.data < SPACE) | (lines.data > 126)
         rows = np.flatnonzero(bad_bytes.any(axis=1))
         out.append(found("CARACTERE_INTERDIT", rows + 1, value=bad_bytes[rows].argmax(axis=1) + 1))
-    out.extend(_check_order(parsed, ORDER[kind]))
+    out.extend(_check_order(parsed, ORDER[kind], checked))
+    if lines.ends_with_empty_line:
+        out.append(file_level("LIGNE_VIDE_FINALE", line=lines.count))
     return out
 
 
-def _check_order(parsed: ParsedFile, order: tuple[str, ...]) -> list[Hits]:
-    codes = parsed.lines.type_codes
+def _check_order(parsed: ParsedFile, order: tuple[str, ...], checked: int) -> list[Hits]:
+    codes = parsed.lines.type_codes[:checked]
     numbers = np.arange(1, len(codes) + 1)
     rank = np.full(len(codes), -1)
     at = {}
@@ -59,7 +65,7 @@ def _check_order(parsed: ParsedFile, order: tuple[str, ...]) -> list[Hits]:
     known = rank >= 0
     out = []
     if not known.all():
-        types = parsed.lines.record_types[~known].astype("U3")
+        types = parsed.lines.record_types[:checked][~known].astype("U3")
         out.append(found("TYPE_ENREGISTREMENT", numbers[~known], value=types))
     ranks, known_numbers = rank[known], numbers[known]
     previous_max = np.maximum.accumulate(np.concatenate(([-1], ranks[:-1])))
