@@ -170,10 +170,19 @@ def rates_for(period: str) -> tuple[Rate, ...]:
         millionths = Decimal(row["rate_percent"]) * RATE_SCALE / 100
         if millionths != millionths.to_integral_value():
             raise SchemaError(f"rate {row['rate_percent']} % is finer than a millionth")
+        if int(millionths) * _largest_salary() >= 2**63:
+            raise SchemaError(f"rate {row['rate_percent']} % overflows int64 on a top salary")
         if row["branch"] not in BRANCHES or row["base"] not in ("gross", "capped"):
             raise SchemaError(f"unknown branch or base in rates.csv: {row}")
         rates.append(Rate(row["branch"], row["share"], row["base"], int(millionths), row["source"]))
     return tuple(rates)
+
+
+def _largest_salary() -> int:
+    """One more than the largest salary a line can carry, in centimes: transforms.money
+    multiplies it by a rate in millionths in int64, so a rate must keep that below 2**63."""
+    widths = (field("B02", "N_Salaire_Reel").length, field("B04", "N_Sal_Reel").length)
+    return 10 ** max(widths)
 
 
 @lru_cache(maxsize=64)
