@@ -9,17 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from schemas import field, totals
+from transforms.money import exact_sum
 from transforms.parse import Block, ParsedFile
 from validators.anomaly import Hits, found
-
-
-def exact_sum(values: np.ndarray) -> int:
-    """Sum as a Python int, exact whatever the size (int64 sums wrap silently)."""
-    if values.size == 0:
-        return 0
-    if int(np.abs(values).max()) * values.size < 2**63:
-        return int(values.sum())
-    return sum(int(v) for v in values)  # only for absurd files: exactness beats speed here
 
 
 def _compare(total: Block, name: str, expected: int) -> list[Hits]:
