@@ -13,8 +13,6 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-import pyarrow as pa
-
 HERE = Path(__file__).resolve().parent
 RECORD_LENGTH = 260
 # Rates are held as integers in millionths (6.40 % -> 64_000) so that every computation on
@@ -237,15 +235,6 @@ def _totals() -> dict[str, tuple[Total, ...]]:
 def totals(record: str) -> tuple[Total, ...]:
     """The control totals a total record carries, in layout order (edi_format.md §7)."""
     return _totals()[record]
-
-
-def arrow_schema(record: str) -> pa.Schema:
-    """Arrow schema of a record's table: the 1-based line number, then its data fields
-    (N fields as int64, null when not all digits; AN fields as strings)."""
-    columns = [pa.field("line", pa.int64(), nullable=False)]
-    for f in data_fields(record):
-        columns.append(pa.field(f.name, pa.int64() if f.numeric else pa.string()))
-    return pa.schema(columns)
 
 
 def ddl() -> str:

@@ -1,4 +1,4 @@
-"""Bytes of an EDI file to numpy columns and Arrow tables, one per record type, vectorised.
+"""Bytes of an EDI file to numpy columns, one Block per record type, vectorised.
 
 Nothing here judges the file: odd bytes are kept visible (true line lengths, the BOM, the line
 endings, non-digit numeric fields flagged) for the validators to report. Parsing never raises
@@ -15,11 +15,10 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas import RECORD_LENGTH, Field, arrow_schema, data_fields, record_layouts
+from schemas import RECORD_LENGTH, Field, data_fields
 
 SPACE, LF, CR, ZERO = 0x20, 0x0A, 0x0D, 0x30
 BOM = b"\xef\xbb\xbf"
@@ -220,16 +219,6 @@ class Block:
             )
         return self._numbers
 
-    def table(self) -> pa.Table:
-        """All fields as an Arrow table, `line` first; a non-digit N field is null."""
-        arrays = [pa.array(self.line, pa.int64())]
-        for f in self._fields.values():
-            if f.numeric:
-                arrays.append(pa.array(self.number(f.name), pa.int64(), mask=~self.valid(f.name)))
-            else:
-                arrays.append(self.strings(f.name))
-        return pa.Table.from_arrays(arrays, schema=arrow_schema(self.record))
-
 
 def _decode_numbers(data: np.ndarray, fields: list[Field]) -> dict:
     """Decode every N field of a block at once.
@@ -288,30 +277,16 @@ def _decode_few(data: np.ndarray, fields: list[Field]) -> dict:
 
 
 class ParsedFile:
-    """A file as lines, with per record type a Block (numpy), a table (Arrow) and a frame
-    (pandas), each built on first use."""
+    """A file as lines, with per record type a Block (numpy columns), built on first use."""
 
     def __init__(self, lines: Lines) -> None:
         self.lines = lines
         self._blocks: dict[str, Block] = {}
-        self._frames: dict[str, pd.DataFrame] = {}
 
     def block(self, record: str) -> Block:
         if record not in self._blocks:
             self._blocks[record] = Block(record, self.lines)
         return self._blocks[record]
-
-    @cached_property
-    def tables(self) -> dict[str, pa.Table]:
-        return {record: self.block(record).table() for record in record_layouts()}
-
-    def frame(self, record: str) -> pd.DataFrame:
-        """The record's table in pandas, numeric fields as nullable Int64 (never float)."""
-        if record not in self._frames:
-            self._frames[record] = self.tables[record].to_pandas(
-                types_mapper={pa.int64(): pd.Int64Dtype()}.get
-            )
-        return self._frames[record]
 
 
 def parse(raw: bytes) -> ParsedFile:

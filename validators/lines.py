@@ -50,8 +50,10 @@ def check_characters(parsed: ParsedFile, kind: str) -> list[Hits]:
         for f in data_fields(record):
             if f.numeric or not len(block):
                 continue
+            # translate(None, allowed) deletes every allowed byte: nothing left means the
+            # whole column is clean, checked at memory speed (the usual case).
             if not block.packed(f.name).tobytes().translate(None, _ALLOWED_BYTES):
-                continue  # the usual case, checked at memory speed
+                continue
             bad = ~_ALLOWED[block.raw(f.name)].all(axis=1)
             strict = record == "B04" and f.name in ("L_Nom_Prenom", "L_Num_CIN")
             code = "CARACTERE_NON_ADMIS_ENTRANT" if strict else "CARACTERE_NON_ADMIS"
@@ -289,9 +291,11 @@ def check_duplicates(parsed: ParsedFile) -> list[Hits]:
         lines.append(block.line[keep])
         origin.append(np.full(keep.sum(), index))
     numbers, lines, origin = (np.concatenate(a) for a in (numbers, lines, origin))
-    order = np.lexsort((lines, numbers))
+    order = np.lexsort((lines, numbers))  # by number, then line: equal numbers side by side
     numbers, lines, origin = numbers[order], lines[order], origin[order]
     repeated = np.concatenate(([False], numbers[1:] == numbers[:-1]))
+    # Each group of equal numbers starts where `repeated` is false; carrying the latest start
+    # forward (a running maximum of start indexes) gives every line its group's first index.
     group_start = np.maximum.accumulate(np.where(~repeated, np.arange(len(numbers)), 0))
     first_line = lines[group_start]
     return [

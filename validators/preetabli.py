@@ -185,6 +185,7 @@ def _member(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
     """Per value: is it in `sorted_values`? (binary search: no hashing, no second sort)"""
     if sorted_values.size == 0:
         return np.zeros(values.shape, dtype=bool)
+    # Where each value would be inserted; it is present when the value found there is itself.
     at = np.searchsorted(sorted_values, values).clip(max=sorted_values.size - 1)
     return sorted_values[at] == values
 

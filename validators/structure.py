@@ -68,6 +68,8 @@ def _check_order(parsed: ParsedFile, order: tuple[str, ...], checked: int) -> li
         types = parsed.lines.record_types[:checked][~known].astype("U3")
         out.append(found("TYPE_ENREGISTREMENT", numbers[~known], value=types))
     ranks, known_numbers = rank[known], numbers[known]
+    # The highest rank seen before each line (a running maximum, shifted by one): a line
+    # ranked below it comes after a record that should follow it.
     previous_max = np.maximum.accumulate(np.concatenate(([-1], ranks[:-1])))
     misplaced = np.flatnonzero(ranks < previous_max)
     for position in np.unique(ranks[misplaced]):  # one Hits per record, for its label
