@@ -237,6 +237,22 @@ def totals(record: str) -> tuple[Total, ...]:
     return _totals()[record]
 
 
+def _max_file_bytes() -> int:
+    """The largest a valid declaration can be, from the layout: B06 N_Nbr_Salaries counts
+    every B02 and B04 line in 6 digits, so at most 999,999 of them, plus the empty B04 (when
+    none is an entrant) and the five single records B00, B01, B03, B05 and B06; every line
+    260 characters and a CRLF, plus one tolerated final empty line. About 262 MB; a préétabli
+    (A00-A03) is smaller. A file past this is refused unread."""
+    employees = 10 ** field("B06", "N_Nbr_Salaries").length - 1
+    details = ("B02", "B04")  # the only records that repeat, one line per employee
+    singles = sum(1 for record in record_layouts() if record[0] == "B" and record not in details)
+    crlf = len(b"\r\n")
+    return (singles + employees + 1) * (RECORD_LENGTH + crlf) + crlf
+
+
+MAX_FILE_BYTES = _max_file_bytes()
+
+
 def ddl() -> str:
     return (HERE / "ddl.sql").read_text(encoding="utf-8")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from schemas import MAX_FILE_BYTES, RECORD_LENGTH
 from tests import test_lines, test_preetabli, test_structure, test_totals
 from tests.edi import (
     AFFILIATE,
@@ -23,15 +24,16 @@ from tests.edi import (
 )
 from transforms.parse import parse
 from validators.anomaly import RULES
-from validators.declaration import validate
+from validators.declaration import oversized, validate
 
 DEC, PRE = declaration(), preetabli()
 
 
 def test_every_rule_is_exercised():
     cases = test_structure.CASES + test_lines.CASES + test_totals.CASES + test_preetabli.CASES
-    # Each code has at least one table row (TOTAL_DEPASSEMENT on B03 also has its own test).
-    assert set(RULES) == {case.code for case in cases}
+    # Each code has at least one table row (TOTAL_DEPASSEMENT on B03 also has its own test);
+    # a file too large to read is judged on its size alone (test_oversized_file_...).
+    assert set(RULES) - {"FICHIER_TROP_GRAND"} == {case.code for case in cases}
     ids = [case.id for case in cases]
     assert len(ids) == len(set(ids))
 
@@ -152,3 +154,26 @@ def test_declaration_given_as_preetabli_and_vice_versa_does_not_crash():
     result = run(DEC, preetabli=wrong_roster)
     assert result.status == "rejected"
     assert {a.code for a in result.findings.anomalies} == {"PREETABLI_AUTRE"}
+
+
+def test_max_file_bytes_is_the_largest_declaration():
+    # B00 B01 B03 B05 B06, 999,999 employees (B06 counts them in 6 digits), the empty B04,
+    # each line 260 + CRLF, and one tolerated final empty line.
+    assert MAX_FILE_BYTES == (5 + 999_999 + 1) * (RECORD_LENGTH + 2) + 2
+    assert 262_000_000 < MAX_FILE_BYTES < 263_000_000
+
+
+def test_oversized_file_is_rejected_unread():
+    result = oversized(MAX_FILE_BYTES + 1)
+    assert (result.kind, result.status, result.affiliate, result.period) == (
+        "declaration",
+        "rejected",
+        None,
+        None,
+    )
+    (anomaly,) = result.findings.anomalies
+    assert (anomaly.code, anomaly.blocking, anomaly.line) == ("FICHIER_TROP_GRAND", True, None)
+    assert anomaly.value == str(MAX_FILE_BYTES + 1)
+    assert f"{MAX_FILE_BYTES + 1} octets" in anomaly.message
+    assert f"({MAX_FILE_BYTES} octets)" in anomaly.message
+    assert (result.findings.total, result.findings.blocking_total) == (1, 1)

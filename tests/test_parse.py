@@ -108,7 +108,7 @@ def test_lone_lf_and_lone_cr_lines_of_zero_length():
 def test_empty_input():
     lines = split_lines(b"")
     assert lines.count == 0
-    assert lines.data.shape == (0, RECORD_LENGTH)
+    assert lines.rows.shape == (0, RECORD_LENGTH)
     assert not lines.has_bom
     parsed = parse(b"")
     for name in record_layouts():
@@ -128,20 +128,39 @@ def test_bom_is_flagged_and_not_part_of_the_first_line():
 
 
 def test_short_and_long_lines_keep_their_true_length():
-    short, long = record("B02", length=107), record("B02", b"9", length=300)
-    lines = split_lines(short + b"\n" + long + b"\n" + A + b"\n")
-    assert lines.length.tolist() == [107, 300, RECORD_LENGTH]
-    assert lines.data.shape == (3, RECORD_LENGTH)
-    # The short line is padded with spaces; the long one cut at 260 (nothing of the next line).
-    assert bytes(lines.data[0, 107:]) == b" " * (RECORD_LENGTH - 107)
-    assert bytes(lines.data[1]) == long[:RECORD_LENGTH]
-    assert bytes(lines.data[2]) == A
+    half = RECORD_LENGTH // 2
+    short, long = record("B02", length=half), record("B02", b"9", length=300)
+    tiny = record("B02", length=half - 1)
+    lines = split_lines(short + b"\n" + long + b"\n" + tiny + b"\n" + A + b"\n")
+    assert lines.length.tolist() == [half, 300, half - 1, RECORD_LENGTH]
+    # Rows for the lines of at least half a record: padded with spaces, or cut at 260
+    # (nothing of the next line). The shorter one keeps its length, type and text, no row.
+    assert lines.row_lines.tolist() == [0, 1, 3]
+    assert lines.rows.shape == (3, RECORD_LENGTH)
+    assert bytes(lines.rows[0, half:]) == b" " * (RECORD_LENGTH - half)
+    assert bytes(lines.rows[1]) == long[:RECORD_LENGTH]
+    assert bytes(lines.rows[2]) == A
+    assert types(lines) == ["B02", "B02", "B02", "B00"]
+    assert lines.text([3]) == [tiny.decode().ljust(RECORD_LENGTH)]
+    assert len(parse(short + b"\n" + tiny + b"\n").block("B02")) == 1
 
 
 def test_short_last_line_without_terminator_is_padded():
     lines = split_lines(A + b"\nB0")
     assert lines.length.tolist() == [RECORD_LENGTH, 2]
-    assert bytes(lines.data[1]) == b"B0".ljust(RECORD_LENGTH)
+    assert lines.text([2]) == ["B0".ljust(RECORD_LENGTH)]
+    assert types(lines) == ["B00", "B0 "]
+
+
+def test_odd_bytes_are_found_in_any_line_and_only_within_260_columns():
+    lines = split_lines(b"ab\x01\n" + A + b"\xe9\n" + b"B02\x7f" + b" " * 300 + b"\r\n\tx\r")
+    assert lines.length.tolist() == [3, RECORD_LENGTH + 1, 304, 2]
+    # Column 261 of the second line is past the record: its length is the problem there.
+    assert lines.odd_column.tolist() == [3, 0, 4, 1]
+    assert not lines.printable_only
+    clean = split_lines(b"x\r\n\ny\rz")
+    assert clean.printable_only
+    assert clean.odd_column is None
 
 
 def test_text_shows_non_printable_bytes_as_question_marks():

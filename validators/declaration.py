@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from schemas import NoRuleInForce, ceiling_for
-from transforms.parse import ParsedFile
+from schemas import MAX_FILE_BYTES, NoRuleInForce, ceiling_for
+from transforms.parse import ParsedFile, split_lines
 from validators import lines, structure, totals
-from validators.anomaly import DEFAULT_CAP, Findings, collect
+from validators.anomaly import DEFAULT_CAP, Findings, collect, file_level
 from validators.preetabli import Roster, check_against_preetabli
 
 
@@ -80,6 +80,20 @@ def validate(
         employees=len(parsed.block(detail)),
         entrants=entrants,
         findings=collect(hits, parsed.lines, cap=cap),
+    )
+
+
+def oversized(size_bytes: int) -> Validation:
+    """The verdict on a file larger than schemas.MAX_FILE_BYTES, which the caller must not
+    read: rejected with FICHIER_TROP_GRAND (its size and the limit; nothing of its content)."""
+    hit = file_level("FICHIER_TROP_GRAND", value=size_bytes, expected=MAX_FILE_BYTES)
+    return Validation(
+        kind="declaration",
+        affiliate=None,
+        period=None,
+        employees=0,
+        entrants=0,
+        findings=collect([hit], split_lines(b"")),
     )
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from schemas import RECORD_LENGTH, NoRuleInForce, ceiling_for, data_fields, limits
 from transforms.keys import affiliate_key, affiliate_key_ok
-from transforms.parse import SPACE, ParsedFile, type_code
+from transforms.parse import TYPE_WIDTH, Lines, ParsedFile, type_code
 from validators.anomaly import Hits, file_level, found, found_where
 
 ORDER = {
@@ -25,8 +25,8 @@ FILE_NAME = re.compile(r"^(?:DS|AFFEBDS)_(\d{7})_(\d{6})\.txt$", re.IGNORECASE)
 
 def file_kind(parsed: ParsedFile) -> str:
     """'preetabli' when the first line is an A record, else 'declaration'."""
-    data = parsed.lines.data
-    return "preetabli" if len(data) and data[0, 0] == ord("A") else "declaration"
+    codes = parsed.lines.type_codes
+    return "preetabli" if len(codes) and codes[0] & 0xFF == ord("A") else "declaration"
 
 
 def check_lines(parsed: ParsedFile, kind: str) -> list[Hits]:
@@ -39,56 +39,62 @@ def check_lines(parsed: ParsedFile, kind: str) -> list[Hits]:
     if lines.has_bom:
         out.append(file_level("BOM", line=1))
     checked = lines.count - lines.ends_with_empty_line  # the lines held to be records
-    numbers = np.arange(1, checked + 1)
-    wrong_length = lines.length[:checked] != RECORD_LENGTH
-    out.append(
-        found("LONGUEUR_LIGNE", numbers[wrong_length], value=lines.length[:checked][wrong_length])
-    )
-    if not lines.printable_only:
-        bad_bytes = (lines.data < SPACE) | (lines.data > 126)
-        rows = np.flatnonzero(bad_bytes.any(axis=1))
-        out.append(found("CARACTERE_INTERDIT", rows + 1, value=bad_bytes[rows].argmax(axis=1) + 1))
-    out.extend(_check_order(parsed, ORDER[kind], checked))
+    # One array of line numbers serves every per-line rule below; each keeps only a mask.
+    numbers = np.arange(1, checked + 1, dtype=lines.length.dtype)
+    length = lines.length[:checked]
+    out.append(found_where("LONGUEUR_LIGNE", length != RECORD_LENGTH, numbers, value=length))
+    if lines.odd_column is not None:
+        odd = lines.odd_column[:checked]
+        out.append(found_where("CARACTERE_INTERDIT", odd > 0, numbers, value=odd))
+    out.extend(_check_order(lines, ORDER[kind], numbers))
     if lines.ends_with_empty_line:
         out.append(file_level("LIGNE_VIDE_FINALE", line=lines.count))
     return out
 
 
-def _check_order(parsed: ParsedFile, order: tuple[str, ...], checked: int) -> list[Hits]:
-    codes = parsed.lines.type_codes[:checked]
-    numbers = np.arange(1, len(codes) + 1)
-    rank = np.full(len(codes), -1)
-    at = {}
+def _check_order(lines: Lines, order: tuple[str, ...], numbers: np.ndarray) -> list[Hits]:
+    """Known record types only, in the order of `order`; singletons once each."""
+    codes = lines.type_codes[: len(numbers)]
+    rank = np.full(len(codes), -1, np.int8)
     for position, record in enumerate(order):
-        at[record] = codes == type_code(record)
-        rank[at[record]] = position
+        rank[codes == type_code(record)] = position
     known = rank >= 0
     out = []
     if not known.all():
-        types = parsed.lines.record_types[:checked][~known].astype("U3")
-        out.append(found("TYPE_ENREGISTREMENT", numbers[~known], value=types))
+        out.append(
+            found_where(
+                "TYPE_ENREGISTREMENT",
+                ~known,
+                numbers,
+                value=lambda at: lines.text([at + 1], 0, TYPE_WIDTH)[0],
+            )
+        )
     ranks, known_numbers = rank[known], numbers[known]
     # The highest rank seen before each line (a running maximum, shifted by one): a line
     # ranked below it comes after a record that should follow it.
-    previous_max = np.maximum.accumulate(np.concatenate(([-1], ranks[:-1])))
-    misplaced = np.flatnonzero(ranks < previous_max)
-    for position in np.unique(ranks[misplaced]):  # one Hits per record, for its label
-        here = misplaced[ranks[misplaced] == position]
+    previous_max = np.maximum.accumulate(np.concatenate((np.int8([-1]), ranks[:-1])))
+    misplaced = ranks < previous_max
+    for position in np.unique(ranks[misplaced]).tolist():  # one Hits per record, for its label
         out.append(
-            found(
+            found_where(
                 "ORDRE_ENREGISTREMENTS",
-                known_numbers[here],
+                misplaced & (ranks == position),
+                known_numbers,
                 record=order[position],
                 value=order[position],
-                expected=np.asarray(order)[previous_max[here]],
+                expected=lambda at: order[previous_max[at]],
             )
         )
-    for record in order:
-        where = numbers[at[record]]
-        if where.size == 0 and record not in REPEATABLE:
+    for position, record in enumerate(order):
+        if record in REPEATABLE:
+            continue
+        here = rank == position
+        if not here.any():
             out.append(file_level("ENREGISTREMENT_MANQUANT", record=record))
-        elif where.size > 1 and record not in REPEATABLE:
-            out.append(found("ENREGISTREMENT_REPETE", where[1:], record=record))
+            continue
+        here[np.argmax(here)] = False  # the first one is the record; the others repeat it
+        if here.any():
+            out.append(found_where("ENREGISTREMENT_REPETE", here, numbers, record=record))
     return out
 
 
