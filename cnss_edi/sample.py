@@ -25,12 +25,14 @@ from schemas import (
     NoRuleInForce,
     ceiling_for,
     field,
+    limits,
     record_layouts,
     situations,
+    totals,
 )
 from transforms.keys import affiliate_key, insured_key
 
-MAX_DAYS = 26  # declared days per person and month (§11); the worst case for capacity (§12)
+MAX_DAYS = limits().max_days  # per person and month (§11); the worst case for capacity (§12)
 SPACE = ord(" ")
 # Pay floors: 1,500 MAD for any paid line, and a full-month rate above the 2026 SMIG
 # (3,422.72 MAD, cnss_rules.md) so that a "salary below SMIG" plausibility warning never fires.
@@ -39,10 +41,9 @@ MONTH_FLOOR = 350_000
 MONTH_CAP = 50_000_000  # 500,000 MAD: keeps freak log-normal draws out
 AF_FIRST, AF_NEXT = 30_000, 10_000  # AF per child: 300 MAD for children 1-3, 100 MAD for 4-6
 CHILDREN_ODDS = (0.34, 0.20, 0.20, 0.14, 0.07, 0.03, 0.02)  # 0..6 children
-# Mostly normal work; SO/CS/MS/MP are "no activity" codes, declared with 0 days and 0 pay.
+# Mostly normal work. The codes that want 0 days and 0 pay (situations.csv) are declared so.
 SITUATION_ODDS = {"": 0.955, "SO": 0.015, "IL": 0.01, "AT": 0.004, "IT": 0.004}
 SITUATION_ODDS |= {"CS": 0.004, "MS": 0.004, "DE": 0.002, "MP": 0.002}
-NO_ACTIVITY = ("SO", "CS", "MS", "MP")
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -181,29 +182,14 @@ def _encode(record: str, rows: int, values: Mapping[str, Any], eol: bytes) -> np
     return out
 
 
-# Total field -> line fields it sums (§7), B02/A02 name first, then B04's.
-SUMS = {
-    "N_T_Enfants": "N_Enfants",
-    "N_T_AF_A_Payer": "N_AF_A_Payer",
-    "N_T_AF_A_Deduire": "N_AF_A_Deduire",
-    "N_T_AF_Net_A_Payer": "N_AF_Net_A_Payer",
-    "N_T_AF_A_Reverser": "N_AF_A_Reverser",
-    "N_T_Num_Imma": "N_Num_Assure",
-    "N_T_Jours_Declares": ("N_Jours_Declares", "N_Nbr_Jours"),
-    "N_T_Salaire_Reel": ("N_Salaire_Reel", "N_Sal_Reel"),
-    "N_T_Salaire_Plaf": ("N_Salaire_Plaf", "N_Sal_Plaf"),
-    "N_T_Ctr": "S_Ctr",
-}
-
-
 def _totals(record: str, lines: Mapping[str, Any], count: int) -> dict[str, int]:
-    """The total fields of `record` summed over `count` lines (0 lines: the empty B04)."""
-    out = {"N_Nbr_Salaries": count}
-    for f in record_layouts()[record]:
-        sources = SUMS.get(f.name, ())
-        for source in (sources,) if isinstance(sources, str) else sources:
-            if source in lines:
-                out[f.name] = int(np.sum(lines[source])) if count else 0
+    """The total fields of `record` (schemas.totals) over `count` lines (0: the empty B04)."""
+    out = {}
+    for total in totals(record):
+        if total.summed is None:
+            out[total.field] = count
+        else:
+            out[total.field] = int(np.sum(lines[total.summed])) if count else 0
     return out
 
 
@@ -242,13 +228,13 @@ def _staff(rng: np.random.Generator, numbers: np.ndarray, ceiling: int) -> dict[
     codes = list(SITUATION_ODDS)
     situation = rng.choice(len(codes), size=k, p=list(SITUATION_ODDS.values()))
     ranks = np.array([situations()[c].rank for c in codes])[situation]
-    idle = np.isin(situation, [codes.index(c) for c in NO_ACTIVITY])
+    idle = np.array([situations()[c].zero_days_and_salary != "none" for c in codes])[situation]
     partial = (situation > 0) | (rng.random(k) < 0.12)  # absences, mid-month moves
     days = np.where(idle, 0, np.where(partial, rng.integers(1, MAX_DAYS, k), MAX_DAYS))
     real = _pay(rng, days)
     capped = np.minimum(real, ceiling)
     net = payer - deduct
-    leaving = np.isin(situation, [codes.index("SO"), codes.index("DE")])
+    leaving = np.array([situations()[c].af_reversed for c in codes])[situation]
     reverse = np.where(leaving, net, 0)  # SO/DE pay the net allowance back (§9, SCRIBD)
     return {
         "N_Num_Assure": numbers,
@@ -317,8 +303,8 @@ def _employer(
     new = {**head, **_entrants(rng, np.sort(numbers[k:]), ceiling)}
     top = {**head, **_header(rng, period)}
     transfer = int(f"{affiliate:07d}{period[2:]}{rng.integers(1, 1000):03d}")
-    b03, b05 = _totals("B03", staff, k), _totals("B05", new, m)
-    b06 = {f.name: b03[f.name] + b05[f.name] for f in record_layouts()["B06"] if f.name in b05}
+    sums = {"B03": _totals("B03", staff, k), "B05": _totals("B05", new, m)}
+    b06 = {t.field: sum(sums[r][t.summed] for r in t.over) for t in totals("B06")}
     preetabli = [
         _encode("A00", 1, {"N_Identif_Transfert": transfer, "L_Cat": "A0"}, eol),
         _encode("A01", 1, top, eol),
@@ -329,9 +315,9 @@ def _employer(
         _encode("B00", 1, {"N_Identif_Transfert": transfer, "L_Cat": "B0"}, eol),
         _encode("B01", 1, top, eol),
         _encode("B02", k, staff, eol),
-        _encode("B03", 1, {**head, **b03}, eol),
+        _encode("B03", 1, {**head, **sums["B03"]}, eol),
         _encode("B04", max(m, 1), new, eol),
-        _encode("B05", 1, {**head, **b05}, eol),
+        _encode("B05", 1, {**head, **sums["B05"]}, eol),
         _encode("B06", 1, {**head, **b06}, eol),
     ]
     return preetabli, declaration
@@ -395,8 +381,13 @@ def write_flawed_copy(declaration: Path) -> Path:
     Written as <name>_ERREURS.txt, for demonstrations and for testing a pipeline end to end."""
     lines = declaration.read_bytes().split(b"\n")
     b02 = next(i for i, line in enumerate(lines) if line.startswith(b"B02"))
+    number = field("B04", "N_Num_Assure")
     entrant = next(
-        (i for i, line in enumerate(lines) if line.startswith(b"B04") and line[16:25].strip()),
+        (
+            i
+            for i, line in enumerate(lines)
+            if line.startswith(b"B04") and line[number.start : number.stop].strip()
+        ),
         None,
     )
     _overwrite(lines, b02, field("B02", "L_Situation"), b"XX")

@@ -13,8 +13,6 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-import pyarrow as pa
-
 HERE = Path(__file__).resolve().parent
 RECORD_LENGTH = 260
 # Rates are held as integers in millionths (6.40 % -> 64_000) so that every computation on
@@ -78,6 +76,25 @@ class Situation:
     rank: int
     label_fr: str
     zero_days_and_salary: str  # "none", "warning" or "blocking"
+    af_reversed: bool  # the AF paid in advance comes back: N_AF_A_Reverser = N_AF_Net_A_Payer
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Single-valued rules of the format (limits.csv, each with its source)."""
+
+    max_days: int  # declared days per person and month
+    first_period: str  # YYYYMM: no declaration can be for an earlier month
+
+
+@dataclass(frozen=True)
+class Total:
+    """One control-total field: the sum (or count) of a field over other records' lines."""
+
+    record: str  # the total record: A03, B03, B05 or B06
+    field: str
+    over: tuple[str, ...]  # the records summed: the detail lines, or B03 and B05 for B06
+    summed: str | None  # the field summed over them; None: their number of lines
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:
@@ -99,6 +116,9 @@ def record_layouts() -> dict[str, tuple[Field, ...]]:
         )
         layouts.setdefault(field.record, []).append(field)
     for record, fields in layouts.items():
+        head = fields[0]
+        if (head.name, head.start, head.length) != ("L_Type_Enreg", 0, len(record)):
+            raise SchemaError(f"{record} does not open with its {len(record)}-character type")
         position = 0
         for field in fields:
             if field.start != position:
@@ -107,6 +127,11 @@ def record_layouts() -> dict[str, tuple[Field, ...]]:
         if position != RECORD_LENGTH:
             raise SchemaError(f"{record} covers {position} characters, not {RECORD_LENGTH}")
     return {record: tuple(fields) for record, fields in layouts.items()}
+
+
+def record_type_field() -> Field:
+    """L_Type_Enreg: the same leading field in every record (checked when the layout loads)."""
+    return record_layouts()["B00"][0]
 
 
 def data_fields(record: str) -> tuple[Field, ...]:
@@ -143,10 +168,19 @@ def rates_for(period: str) -> tuple[Rate, ...]:
         millionths = Decimal(row["rate_percent"]) * RATE_SCALE / 100
         if millionths != millionths.to_integral_value():
             raise SchemaError(f"rate {row['rate_percent']} % is finer than a millionth")
+        if int(millionths) * _largest_salary() >= 2**63:
+            raise SchemaError(f"rate {row['rate_percent']} % overflows int64 on a top salary")
         if row["branch"] not in BRANCHES or row["base"] not in ("gross", "capped"):
             raise SchemaError(f"unknown branch or base in rates.csv: {row}")
         rates.append(Rate(row["branch"], row["share"], row["base"], int(millionths), row["source"]))
     return tuple(rates)
+
+
+def _largest_salary() -> int:
+    """One more than the largest salary a line can carry, in centimes: transforms.money
+    multiplies it by a rate in millionths in int64, so a rate must keep that below 2**63."""
+    widths = (field("B02", "N_Salaire_Reel").length, field("B04", "N_Sal_Reel").length)
+    return 10 ** max(widths)
 
 
 @lru_cache(maxsize=64)
@@ -161,19 +195,62 @@ def situations() -> dict[str, Situation]:
     """Situation codes by code ("" for normal work)."""
     return {
         row["code"]: Situation(
-            row["code"], int(row["rank"]), row["label_fr"], row["zero_days_and_salary"]
+            row["code"],
+            int(row["rank"]),
+            row["label_fr"],
+            row["zero_days_and_salary"],
+            _yes(row["af_reversed"]),
         )
         for row in _read_csv("situations.csv")
     }
 
 
-def arrow_schema(record: str) -> pa.Schema:
-    """Arrow schema of a record's table: the 1-based line number, then its data fields
-    (N fields as int64, null when not all digits; AN fields as strings)."""
-    columns = [pa.field("line", pa.int64(), nullable=False)]
-    for f in data_fields(record):
-        columns.append(pa.field(f.name, pa.int64() if f.numeric else pa.string()))
-    return pa.schema(columns)
+def _yes(text: str) -> bool:
+    if text not in ("yes", "no"):
+        raise SchemaError(f"expected yes or no, not {text!r}")
+    return text == "yes"
+
+
+@lru_cache(maxsize=1)
+def limits() -> Limits:
+    values = {row["name"]: row["value"] for row in _read_csv("limits.csv")}
+    return Limits(max_days=int(values["max_days"]), first_period=values["first_period"])
+
+
+@lru_cache(maxsize=1)
+def _totals() -> dict[str, tuple[Total, ...]]:
+    out: dict[str, list[Total]] = {}
+    for row in _read_csv("totals.csv"):
+        total = Total(
+            row["total"], row["field"], tuple(row["over"].split(";")), row["summed"] or None
+        )
+        field(total.record, total.field)  # KeyError: a field the layout does not have
+        for record in total.over:
+            if total.summed is not None:
+                field(record, total.summed)
+        out.setdefault(total.record, []).append(total)
+    return {record: tuple(fields) for record, fields in out.items()}
+
+
+def totals(record: str) -> tuple[Total, ...]:
+    """The control totals a total record carries, in layout order (edi_format.md §7)."""
+    return _totals()[record]
+
+
+def _max_file_bytes() -> int:
+    """The largest a valid declaration can be, from the layout: B06 N_Nbr_Salaries counts
+    every B02 and B04 line in 6 digits, so at most 999,999 of them, plus the empty B04 (when
+    none is an entrant) and the five single records B00, B01, B03, B05 and B06; every line
+    260 characters and a CRLF, plus one tolerated final empty line. About 262 MB; a préétabli
+    (A00-A03) is smaller. A file past this is refused unread."""
+    employees = 10 ** field("B06", "N_Nbr_Salaries").length - 1
+    details = ("B02", "B04")  # the only records that repeat, one line per employee
+    singles = sum(1 for record in record_layouts() if record[0] == "B" and record not in details)
+    crlf = len(b"\r\n")
+    return (singles + employees + 1) * (RECORD_LENGTH + crlf) + crlf
+
+
+MAX_FILE_BYTES = _max_file_bytes()
 
 
 def ddl() -> str:
@@ -182,7 +259,3 @@ def ddl() -> str:
 
 def acknowledgement_xsd_path() -> Path:
     return HERE / "acknowledgement.xsd"
-
-
-# TEMPORARY (replaced by the layout-derived value on merge)
-MAX_FILE_BYTES = 999_999 * 262 + 10 * 262

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnss_edi.sample import write_samples
-from schemas import RECORD_LENGTH, record_layouts, situations
+from schemas import RECORD_LENGTH, record_layouts, record_type_field, situations
 from schemas import field as layout_field
 from transforms.parse import parse
 
@@ -84,10 +84,15 @@ def join(lines: list[bytes], ending: bytes = b"\n") -> bytes:
     return b"".join(line + ending for line in lines)
 
 
+def record_of(line: bytes) -> str:
+    """A line's record type (L_Type_Enreg), non-ASCII bytes shown as U+FFFD."""
+    f = record_type_field()
+    return line[f.start : f.stop].decode("ascii", "replace")
+
+
 def line_numbers(raw: bytes, record: str) -> list[int]:
     """1-based numbers of the lines of one record type, in file order."""
-    tag = record.encode()
-    return [i for i, line in enumerate(lines_of(raw), start=1) if line[:3] == tag]
+    return [i for i, line in enumerate(lines_of(raw), start=1) if record_of(line) == record]
 
 
 def line_of(raw: bytes, record: str, nth: int = 0) -> int:
@@ -121,8 +126,8 @@ def set_fields(
     """Rewrite several fields of one line; the line must be of that record type."""
     lines = lines_of(raw)
     line = lines[line_no - 1]
-    if line[:3] != record.encode():
-        raise AssertionError(f"line {line_no} is {line[:3]!r}, not {record}")
+    if record_of(line) != record:
+        raise AssertionError(f"line {line_no} is {record_of(line)!r}, not {record}")
     line = bytearray(line.ljust(RECORD_LENGTH, b" "))
     for name, value in values.items():
         f = layout_field(record, name)
@@ -144,7 +149,7 @@ def everywhere(raw: bytes, field_name: str, value: int | str | bytes) -> bytes:
     """Set one field on every line whose record type has it (affiliate, period...)."""
     layouts = record_layouts()
     for number, line in enumerate(lines_of(raw), start=1):
-        record = line[:3].decode("ascii", "replace")
+        record = record_of(line)
         if any(f.name == field_name for f in layouts.get(record, ())):
             raw = set_field(raw, number, record, field_name, value)
     return raw
@@ -254,7 +259,7 @@ def _blank_number(line: bytes) -> bool:
 
 def control_sum(line: bytes) -> int | None:
     """S_Ctr of a B02 or B04 line (§8), None when a term is unreadable."""
-    record = line[:3].decode("ascii", "replace")
+    record = record_of(line)
     if record == "B02":
         names = ("N_Num_Assure", "N_AF_A_Reverser", "N_Jours_Declares")
         names += ("N_Salaire_Reel", "N_Salaire_Plaf")
@@ -276,12 +281,12 @@ def recompute_totals(raw: bytes, *, control_sums: bool = True) -> bytes:
     """
     lines = lines_of(raw)
     for i, line in enumerate(lines):
-        if control_sums and line[:3] in (b"B02", b"B04"):
+        if control_sums and record_of(line) in ("B02", "B04"):
             value = control_sum(line)
             if value is not None:
-                lines[i] = _put(line, line[:3].decode(), "S_Ctr", value)
+                lines[i] = _put(line, record_of(line), "S_Ctr", value)
     for total, (detail, fields) in TOTALS.items():
-        rows = [line for line in lines if line[:3] == detail.encode()]
+        rows = [line for line in lines if record_of(line) == detail]
         if detail == "B04":
             rows = [line for line in rows if not _blank_entrant(line)]
         values: dict[str, int] = {}
@@ -291,17 +296,19 @@ def recompute_totals(raw: bytes, *, control_sums: bool = True) -> bytes:
             else:
                 values[name] = sum(v for r in rows if (v := _number(r, detail, source)) is not None)
         lines = [
-            _put_all(line, total, values) if line[:3] == total.encode() else line for line in lines
+            _put_all(line, total, values) if record_of(line) == total else line for line in lines
         ]
-    b03 = next((line for line in lines if line[:3] == b"B03"), None)
-    b05 = next((line for line in lines if line[:3] == b"B05"), None)
+    b03 = next((line for line in lines if record_of(line) == "B03"), None)
+    b05 = next((line for line in lines if record_of(line) == "B05"), None)
     if b03 is not None and b05 is not None:
         grand = {}
         for name in GRAND_TOTAL:
             left, right = _number(b03, "B03", name), _number(b05, "B05", name)
             if left is not None and right is not None:
                 grand[name] = left + right
-        lines = [_put_all(line, "B06", grand) if line[:3] == b"B06" else line for line in lines]
+        lines = [
+            _put_all(line, "B06", grand) if record_of(line) == "B06" else line for line in lines
+        ]
     return join(lines)
 
 

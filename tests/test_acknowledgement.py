@@ -121,7 +121,8 @@ def test_duplicate_points_at_the_original_and_counts_nothing():
     assert root.find("a:duplicateOf", NS).get("id") == "3"
     assert root.find("a:declaration", NS).get("employees") is None
     assert summary_text(content(status="duplicate", original=original)).startswith(
-        "Fichier identique au fichier n° 3 reçu le 09/11/2026 à 22:58"
+        # 22:58 UTC is 23:58 in Casablanca (UTC+1 outside Ramadan): people read local time.
+        "Fichier identique au fichier n° 3 reçu le 09/11/2026 à 23:58 (heure du Maroc)"
     )
 
 

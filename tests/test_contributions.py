@@ -17,6 +17,7 @@ from transforms.contributions import (
     per_employee,
     summarise,
 )
+from transforms.money import apply_rate
 from transforms.parse import parse
 
 # The rates of cnss_rules.md §1 (in force since 2014-12-01), in millionths.
@@ -183,3 +184,24 @@ def test_summary_totals_are_sums_of_line_totals(gross):
     # Per-line rounding: each line is within half a centime per amount of the exact value.
     exact = sum(g * 121_100 + min(g, 600_000) * 89_800 for g in gross) / 10**6
     assert abs(summary.employer - exact) <= 6 * len(gross) * 0.5
+
+
+def test_summary_of_a_full_declaration_at_the_top_salary_is_exact():
+    # 999,999 lines (a 6-digit N_Nbr_Salaries) of the largest 13-digit salary: the gross base
+    # alone is about 10**19, past int64. Such a file fails its totals, but a summary never wraps.
+    count, top = 999_999, 10**13 - 1
+    frame = pd.DataFrame(
+        {
+            "line": np.arange(count),
+            "insured_number": np.arange(count),
+            "gross": np.full(count, top),
+            "capped": np.full(count, 600_000),
+        }
+    )
+    summary = summarise(frame, per_employee(frame, RATES), RATES)
+    assert summary.branches["family_allowances"].base == count * top
+    assert summary.branches["short_term"].base == count * 600_000
+    base_of = {"gross": top, "capped": 600_000}
+    per_line = {r: int(apply_rate([base_of[r.base]], r.rate_millionths)[0]) for r in RATES}
+    assert summary.employer == count * sum(v for r, v in per_line.items() if r.share == "employer")
+    assert summary.due == count * sum(per_line.values())

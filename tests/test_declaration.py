@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from schemas import MAX_FILE_BYTES, RECORD_LENGTH
 from tests import test_lines, test_preetabli, test_structure, test_totals
 from tests.edi import (
     AFFILIATE,
@@ -12,6 +13,7 @@ from tests.edi import (
     PERIOD,
     declaration,
     delete_line,
+    get_field,
     line_numbers,
     lines_of,
     preetabli,
@@ -22,15 +24,18 @@ from tests.edi import (
 )
 from transforms.parse import parse
 from validators.anomaly import RULES
-from validators.declaration import validate
+from validators.declaration import oversized, validate
 
 DEC, PRE = declaration(), preetabli()
 
 
 def test_every_rule_is_exercised():
     cases = test_structure.CASES + test_lines.CASES + test_totals.CASES + test_preetabli.CASES
-    # Each code has at least one table row (TOTAL_DEPASSEMENT on B03 also has its own test).
-    assert set(RULES) == {case.code for case in cases}
+    # Each code has at least one table row (TOTAL_DEPASSEMENT on B03 also has its own test);
+    # a file too large to read is judged on its size alone (test_oversized_file_...), and the
+    # drop box's rules on where a file came from have their own tests below.
+    context = {"FICHIER_TROP_GRAND", "PREETABLI_DEPOSE", "NOM_FICHIER_INVALIDE"}
+    assert set(RULES) - context == {case.code for case in cases}
     ids = [case.id for case in cases]
     assert len(ids) == len(set(ids))
 
@@ -61,6 +66,25 @@ def test_preetabli_file_is_accepted():
     assert (result.employees, result.entrants) == (EMPLOYEES, 0)
 
 
+def test_a_preetabli_from_a_declarant_is_refused_for_its_context():
+    result = validate(parse(PRE), from_declarant=True)
+    assert [a.code for a in result.findings.anomalies] == ["PREETABLI_DEPOSE"]
+    assert result.rejected_for_context
+    assert validate(parse(DEC), from_declarant=True).status == "accepted"
+
+
+def test_an_unusable_name_is_refused_for_its_context():
+    result = validate(parse(DEC), usable_name=False)
+    assert [a.code for a in result.findings.anomalies] == ["NOM_FICHIER_INVALIDE"]
+    assert result.rejected_for_context
+
+
+def test_a_rejection_for_the_content_is_not_one_for_the_context():
+    result = validate(parse(set_field(DEC, 3, "B02", "N_Jours_Declares", "27")))
+    assert result.status == "rejected"
+    assert not result.rejected_for_context
+
+
 @pytest.mark.parametrize(("employees", "entrants"), [(1, 0), (1, 1), (3, 0), (12, 5)])
 def test_counts(employees, entrants):
     _, raw = sample(employees=employees, entrants=entrants, seed=7)
@@ -73,7 +97,7 @@ def test_counts(employees, entrants):
 def test_no_entrant_with_the_empty_b04_or_without_any_b04():
     _, raw = sample(entrants=0)
     (b04,) = line_numbers(raw, "B04")
-    assert lines_of(raw)[b04 - 1][16:25] == b" " * 9  # the blank insured number
+    assert get_field(raw, b04, "B04", "N_Num_Assure") == " " * 9  # the blank insured number
     for variant in (raw, delete_line(raw, b04)):
         result = run(variant)
         assert result.status == "accepted"
@@ -103,13 +127,17 @@ def test_line_endings_are_accepted(variant):
     assert result.status == "accepted"
 
 
-def test_extra_blank_line_at_the_end_is_reported():
-    # One terminator at the end is fine; an extra empty line is a 0-character record.
-    result = run(DEC + b"\n")
+def test_extra_blank_line_at_the_end_is_a_warning():
+    # One terminator at the end is the rule; an empty line after it is tolerated with a
+    # warning (edi_format.md §3); a second one is a 0-character record.
     last = len(lines_of(DEC)) + 1
-    assert result.status == "rejected"
+    result = run(DEC + b"\n")
+    assert result.status == "accepted"
+    assert [(a.code, a.line) for a in result.findings.anomalies] == [("LIGNE_VIDE_FINALE", last)]
+    twice = run(DEC + b"\n\n")
+    assert twice.status == "rejected"
     assert ("LONGUEUR_LIGNE", last, "0") in {
-        (a.code, a.line, a.value) for a in result.findings.anomalies
+        (a.code, a.line, a.value) for a in twice.findings.anomalies
     }
 
 
@@ -147,3 +175,26 @@ def test_declaration_given_as_preetabli_and_vice_versa_does_not_crash():
     result = run(DEC, preetabli=wrong_roster)
     assert result.status == "rejected"
     assert {a.code for a in result.findings.anomalies} == {"PREETABLI_AUTRE"}
+
+
+def test_max_file_bytes_is_the_largest_declaration():
+    # B00 B01 B03 B05 B06, 999,999 employees (B06 counts them in 6 digits), the empty B04,
+    # each line 260 + CRLF, and one tolerated final empty line.
+    assert MAX_FILE_BYTES == (5 + 999_999 + 1) * (RECORD_LENGTH + 2) + 2
+    assert 262_000_000 < MAX_FILE_BYTES < 263_000_000
+
+
+def test_oversized_file_is_rejected_unread():
+    result = oversized(MAX_FILE_BYTES + 1)
+    assert (result.kind, result.status, result.affiliate, result.period) == (
+        "declaration",
+        "rejected",
+        None,
+        None,
+    )
+    (anomaly,) = result.findings.anomalies
+    assert (anomaly.code, anomaly.blocking, anomaly.line) == ("FICHIER_TROP_GRAND", True, None)
+    assert anomaly.value == str(MAX_FILE_BYTES + 1)
+    assert f"{MAX_FILE_BYTES + 1} octets" in anomaly.message
+    assert f"({MAX_FILE_BYTES} octets)" in anomaly.message
+    assert (result.findings.total, result.findings.blocking_total) == (1, 1)

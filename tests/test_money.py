@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from transforms.money import apply_rate, format_mad
@@ -63,6 +63,16 @@ def test_apply_rate_big_values_exact(base, rate):
 
 @settings(max_examples=200, deadline=None)
 @given(base=st.integers(0, 10**13 - 1), rate=st.integers(0, 250_000))
+# Random draws almost never land on an exact half centime (about one in a million), nor on the
+# extremes: these always run. Bases are never negative (the format carries no sign).
+@example(base=1, rate=500_000)  # 0.5 c -> 1
+@example(base=5, rate=500_000)  # 2.5 c -> 3 (banker's rounding gives 2)
+@example(base=7, rate=500_000)  # 3.5 c -> 4
+@example(base=2_500, rate=22_600)  # AMO on 25 MAD: 56.5 c -> 57
+@example(base=10**13 - 2, rate=250_000)  # the largest exact half: 2,499,999,999,999.5 c
+@example(base=10**13 - 1, rate=250_000)  # the largest product: .75 -> up
+@example(base=10**13 - 1, rate=249_999)
+@example(base=0, rate=250_000)
 def test_apply_rate_matches_decimal_half_up(base, rate):
     # Every rate in force is below 25 %; a 13-digit salary times it stays far below 2**63.
     expected = (Decimal(base) * Decimal(rate) / Decimal(10**6)).quantize(

@@ -1,15 +1,14 @@
-"""transforms.parse: line splitting, the byte matrix, N/AN fields and the Arrow/pandas types."""
+"""transforms.parse: line splitting, the byte matrix, N/AN fields and their types."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pytest
 
 from schemas import RECORD_LENGTH, data_fields, field, record_layouts
 from tests.edi import declaration, lines_of, preetabli, set_field
-from transforms.parse import BOM, arrow_schema, parse, split_lines
+from transforms.parse import BOM, ParsedFile, parse, split_lines
 
 S_CTR = field("B02", "S_Ctr")
 
@@ -27,6 +26,20 @@ def b02_with_control_sum(text: str) -> bytes:
     line[field("B02", "L_filler").start :] = b" " * field("B02", "L_filler").length
     line[S_CTR.start : S_CTR.stop] = text.encode()
     return bytes(line)
+
+
+def values(parsed: ParsedFile, record: str) -> dict[str, list]:
+    """Every data field of a record's lines as Python values: int, None when a numeric field
+    is not all digits, and text right-stripped."""
+    block = parsed.block(record)
+    out: dict[str, list] = {"line": block.line.tolist()}
+    for f in data_fields(record):
+        if f.numeric:
+            pairs = zip(block.number(f.name).tolist(), block.valid(f.name).tolist(), strict=True)
+            out[f.name] = [value if ok else None for value, ok in pairs]
+        else:
+            out[f.name] = block.strings(f.name).to_pylist()
+    return out
 
 
 def types(lines) -> list[str]:
@@ -95,13 +108,11 @@ def test_lone_lf_and_lone_cr_lines_of_zero_length():
 def test_empty_input():
     lines = split_lines(b"")
     assert lines.count == 0
-    assert lines.data.shape == (0, RECORD_LENGTH)
+    assert lines.rows.shape == (0, RECORD_LENGTH)
     assert not lines.has_bom
     parsed = parse(b"")
-    assert set(parsed.tables) == set(record_layouts())
-    for name, table in parsed.tables.items():
-        assert table.num_rows == 0
-        assert table.schema == arrow_schema(name)
+    for name in record_layouts():
+        assert values(parsed, name) == {"line": []} | {f.name: [] for f in data_fields(name)}
 
 
 def test_bom_is_flagged_and_not_part_of_the_first_line():
@@ -117,20 +128,39 @@ def test_bom_is_flagged_and_not_part_of_the_first_line():
 
 
 def test_short_and_long_lines_keep_their_true_length():
-    short, long = record("B02", length=107), record("B02", b"9", length=300)
-    lines = split_lines(short + b"\n" + long + b"\n" + A + b"\n")
-    assert lines.length.tolist() == [107, 300, RECORD_LENGTH]
-    assert lines.data.shape == (3, RECORD_LENGTH)
-    # The short line is padded with spaces; the long one cut at 260 (nothing of the next line).
-    assert bytes(lines.data[0, 107:]) == b" " * (RECORD_LENGTH - 107)
-    assert bytes(lines.data[1]) == long[:RECORD_LENGTH]
-    assert bytes(lines.data[2]) == A
+    half = RECORD_LENGTH // 2
+    short, long = record("B02", length=half), record("B02", b"9", length=300)
+    tiny = record("B02", length=half - 1)
+    lines = split_lines(short + b"\n" + long + b"\n" + tiny + b"\n" + A + b"\n")
+    assert lines.length.tolist() == [half, 300, half - 1, RECORD_LENGTH]
+    # Rows for the lines of at least half a record: padded with spaces, or cut at 260
+    # (nothing of the next line). The shorter one keeps its length, type and text, no row.
+    assert lines.row_lines.tolist() == [0, 1, 3]
+    assert lines.rows.shape == (3, RECORD_LENGTH)
+    assert bytes(lines.rows[0, half:]) == b" " * (RECORD_LENGTH - half)
+    assert bytes(lines.rows[1]) == long[:RECORD_LENGTH]
+    assert bytes(lines.rows[2]) == A
+    assert types(lines) == ["B02", "B02", "B02", "B00"]
+    assert lines.text([3]) == [tiny.decode().ljust(RECORD_LENGTH)]
+    assert len(parse(short + b"\n" + tiny + b"\n").block("B02")) == 1
 
 
 def test_short_last_line_without_terminator_is_padded():
     lines = split_lines(A + b"\nB0")
     assert lines.length.tolist() == [RECORD_LENGTH, 2]
-    assert bytes(lines.data[1]) == b"B0".ljust(RECORD_LENGTH)
+    assert lines.text([2]) == ["B0".ljust(RECORD_LENGTH)]
+    assert types(lines) == ["B00", "B0 "]
+
+
+def test_odd_bytes_are_found_in_any_line_and_only_within_260_columns():
+    lines = split_lines(b"ab\x01\n" + A + b"\xe9\n" + b"B02\x7f" + b" " * 300 + b"\r\n\tx\r")
+    assert lines.length.tolist() == [3, RECORD_LENGTH + 1, 304, 2]
+    # Column 261 of the second line is past the record: its length is the problem there.
+    assert lines.odd_column.tolist() == [3, 0, 4, 1]
+    assert not lines.printable_only
+    clean = split_lines(b"x\r\n\ny\rz")
+    assert clean.printable_only
+    assert clean.odd_column is None
 
 
 def test_text_shows_non_printable_bytes_as_question_marks():
@@ -144,7 +174,7 @@ def test_line_endings_never_change_the_tables(ending):
     lf = parse(declaration())
     other = parse(declaration().replace(b"\n", ending))
     for name in record_layouts():
-        assert other.tables[name].equals(lf.tables[name]), name
+        assert values(other, name) == values(lf, name), name
 
 
 def test_irregular_line_lengths_give_the_same_fields():
@@ -153,7 +183,7 @@ def test_irregular_line_lengths_give_the_same_fields():
     mixed = b"".join(line + (b"\r\n" if i % 2 else b"\n") for i, line in enumerate(lines))
     lf = parse(declaration())
     for name in record_layouts():
-        assert parse(mixed).tables[name].equals(lf.tables[name]), name
+        assert values(parse(mixed), name) == values(lf, name), name
 
 
 # --- fields -----------------------------------------------------------------------------------
@@ -164,13 +194,12 @@ def test_numeric_and_text_fields_of_a_sample_line():
     raw = set_field(raw, 3, "B02", "N_Jours_Declares", 17)
     raw = set_field(raw, 3, "B02", "L_Nom_Prenom", "EL AMRANI" + " " * 21 + "SAID")
     raw = set_field(raw, 3, "B02", "L_Situation", "IL")
-    b02 = parse(raw).frame("B02")
-    first = b02.iloc[0]
-    assert first["line"] == 3
-    assert first["N_Jours_Declares"] == 17
-    assert first["L_Nom_Prenom"] == "EL AMRANI" + " " * 21 + "SAID"  # inner spaces kept
-    assert first["L_Situation"] == "IL"
-    assert b02["line"].tolist() == list(range(3, 3 + len(b02)))
+    b02 = values(parse(raw), "B02")
+    assert b02["line"][0] == 3
+    assert b02["N_Jours_Declares"][0] == 17
+    assert b02["L_Nom_Prenom"][0] == "EL AMRANI" + " " * 21 + "SAID"  # inner spaces kept
+    assert b02["L_Situation"][0] == "IL"
+    assert b02["line"] == list(range(3, 3 + len(b02["line"])))
 
 
 @pytest.mark.parametrize(
@@ -188,77 +217,61 @@ def test_numeric_and_text_fields_of_a_sample_line():
     ],
 )
 def test_control_sum_read_exactly(text, expected):
-    b02 = parse(b02_with_control_sum(text) + b"\n").frame("B02")
-    value = b02["S_Ctr"].iloc[0]
-    if expected is None:
-        assert value is pd.NA
-    else:
-        assert int(value) == expected
+    assert values(parse(b02_with_control_sum(text) + b"\n"), "B02")["S_Ctr"] == [expected]
 
 
-def test_non_digit_numeric_field_is_null_but_others_are_kept():
+def test_non_digit_numeric_field_is_invalid_but_others_are_kept():
     raw = set_field(declaration(), 3, "B02", "N_Enfants", "0A")
     raw = set_field(raw, 4, "B02", "N_Salaire_Reel", " " * 13)
-    b02 = parse(raw).frame("B02")
-    assert b02["N_Enfants"].isna().tolist() == [True] + [False] * (len(b02) - 1)
-    assert b02["N_Salaire_Reel"].isna().tolist() == [False, True] + [False] * (len(b02) - 2)
-    assert b02["N_Num_Assure"].notna().all()
+    b02 = parse(raw).block("B02")
+    rest = [True] * (len(b02) - 2)
+    assert b02.valid("N_Enfants").tolist() == [False, True, *rest]
+    assert b02.valid("N_Salaire_Reel").tolist() == [True, False, *rest]
+    assert b02.number("N_Enfants")[0] == 0  # read as 0: never a guess
+    assert b02.valid("N_Num_Assure").all()
 
 
 def test_text_fields_are_right_stripped_only():
     raw = set_field(declaration(), 2, "B01", "L_Raison_Sociale", "  SOCIETE X  ")
-    assert parse(raw).frame("B01")["L_Raison_Sociale"].iloc[0] == "  SOCIETE X"
+    assert values(parse(raw), "B01")["L_Raison_Sociale"] == ["  SOCIETE X"]
     blank = set_field(declaration(), 2, "B01", "L_Activite", "")
-    assert parse(blank).frame("B01")["L_Activite"].iloc[0] == ""
+    assert values(parse(blank), "B01")["L_Activite"] == [""]
 
 
 def test_non_printable_bytes_in_text_fields_become_question_marks():
     raw = set_field(declaration(), 3, "B02", "L_Nom_Prenom", b"EL\xc3\xa9\x01")
-    assert parse(raw).frame("B02")["L_Nom_Prenom"].iloc[0] == "EL???"
+    assert values(parse(raw), "B02")["L_Nom_Prenom"][0] == "EL???"
 
 
 # --- types ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(record_layouts()))
-def test_arrow_schema_types(name):
-    parsed = parse(preetabli() if name.startswith("A") else declaration())
-    schema = parsed.tables[name].schema
-    assert schema == arrow_schema(name)
-    assert schema.field("line").type == pa.int64()
-    assert not schema.field("line").nullable
-    assert schema.names == ["line"] + [f.name for f in data_fields(name)]
+def test_numbers_are_int64_and_text_is_arrow_strings(name):
+    block = parse(preetabli() if name.startswith("A") else declaration()).block(name)
+    assert block.line.dtype == np.int64
     for f in data_fields(name):
-        assert schema.field(f.name).type == (pa.int64() if f.numeric else pa.string()), f.name
-    assert "L_Type_Enreg" not in schema.names
-    assert "L_filler" not in schema.names
-
-
-def test_frame_uses_nullable_int64_never_float():
-    raw = set_field(declaration(), 3, "B02", "N_Salaire_Reel", "x" * 13)
-    frame = parse(raw).frame("B02")
-    for f in data_fields("B02"):
-        dtype = frame[f.name].dtype
         if f.numeric:
-            assert dtype == pd.Int64Dtype(), f.name
+            assert block.number(f.name).dtype == np.int64, f.name
+            assert block.valid(f.name).dtype == np.bool_, f.name
         else:
-            assert not pd.api.types.is_numeric_dtype(dtype), f.name
-    assert frame["line"].dtype == pd.Int64Dtype()
-    assert frame["N_Salaire_Reel"].iloc[0] is pd.NA
-    # Big values survive the trip to pandas exactly (a float64 would round them).
-    big = parse(b02_with_control_sum("0009007199254740993") + b"\n").frame("B02")
-    assert int(big["S_Ctr"].iloc[0]) == 2**53 + 1
-    assert not np.issubdtype(big["S_Ctr"].to_numpy().dtype, np.floating)
+            assert block.strings(f.name).type == pa.string(), f.name
 
 
-def test_frame_is_cached_per_record():
+def test_big_values_stay_exact():
+    # Above 2**53 a float64 would round them: numbers are int64 end to end.
+    big = parse(b02_with_control_sum("0009007199254740993") + b"\n").block("B02")
+    assert int(big.number("S_Ctr")[0]) == 2**53 + 1
+
+
+def test_block_is_cached_per_record():
     parsed = parse(declaration())
-    assert parsed.frame("B02") is parsed.frame("B02")
+    assert parsed.block("B02") is parsed.block("B02")
 
 
-def test_unknown_record_types_are_in_no_table():
+def test_unknown_record_types_are_in_no_block():
     parsed = parse(A + b"\n" + record("X99") + b"\n" + record("A02") + b"\n")
     assert types(parsed.lines) == ["B00", "X99", "A02"]
-    assert parsed.tables["B00"].column("line").to_pylist() == [1]
-    assert parsed.tables["A02"].column("line").to_pylist() == [3]
-    assert sum(t.num_rows for t in parsed.tables.values()) == 2
+    assert parsed.block("B00").line.tolist() == [1]
+    assert parsed.block("A02").line.tolist() == [3]
+    assert sum(len(parsed.block(name)) for name in record_layouts()) == 2

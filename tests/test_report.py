@@ -56,6 +56,8 @@ def test_validation_text_names_line_field_and_rule():
 def test_process_summary_shows_where_a_file_failed_but_no_value(tmp_path):
     from pathlib import Path
 
+    from cnss_edi.dropbox import Refused
+    from cnss_edi.inbox import InboxRun
     from cnss_edi.process import FileOutcome
     from cnss_edi.report import process_text
     from validators.anomaly import BLOCKING, Anomaly
@@ -80,7 +82,10 @@ def test_process_summary_shows_where_a_file_failed_but_no_value(tmp_path):
         Path("ack.xml"),
         anomalies=(name,),
     )
-    text = process_text([outcome], tmp_path, tmp_path, tmp_path)
+    refused = Refused("1234567/in/lien.txt", "lien symbolique : seuls les fichiers sont pris")
+    text = process_text(InboxRun([outcome], [refused], waiting=1), tmp_path, tmp_path, tmp_path)
     assert "line 254 B04.L_Nom_Prenom: CARACTERE_NON_ADMIS_ENTRANT" in text
     assert "Mansouri" not in text
     assert "rejected 1" in text
+    assert "refused   1234567/in/lien.txt: lien symbolique" in text
+    assert "1 upload(s) in progress" in text

@@ -10,13 +10,15 @@ import re
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnss_edi.sample import SampleTooLarge, max_employees, write_samples
-from schemas import RECORD_LENGTH, ceiling_for, field, situations
-from transforms.keys import affiliate_key_ok, insured_key_ok
+from schemas import RECORD_LENGTH, ceiling_for, field, record_type_field, situations
+from tests.edi import record_of
+from transforms.keys import affiliate_key_ok, insured_key
 
 AFFILIATE = 1234567  # 123456 has check key 7
 PERIOD = "202610"
@@ -24,6 +26,12 @@ NAME = re.compile(r"[A-Z][A-Z ]*")
 CIN = re.compile(r"[A-Z]{1,2}[0-9]{5,6} *")
 IDLE = {"SO", "CS", "MS", "MP"}
 SMIG_2026 = 342_272  # centimes; the plausibility warning fires at SMIG/26 x (days - 1)
+
+
+def insured_ok(numbers: np.ndarray | list[int]) -> np.ndarray:
+    """Does each insured number end with its check key?"""
+    numbers = np.asarray(numbers, dtype=np.int64)
+    return insured_key(numbers // 10) == numbers % 10
 
 
 class Pair:
@@ -37,9 +45,9 @@ class Pair:
             data = path.read_bytes()
             assert data.endswith(b"\n")
             lines = data[:-1].split(b"\n")
-            self.order[path] = [line[:3].decode() for line in lines]
+            self.order[path] = [record_of(line) for line in lines]
             for line in lines:
-                self.records.setdefault(line[:3].decode(), []).append(line)
+                self.records.setdefault(record_of(line), []).append(line)
 
     def text(self, record: str, name: str) -> list[str]:
         f = field(record, name)
@@ -109,7 +117,8 @@ def check_header(pair: Pair) -> None:
     assert transfer.isdigit()
     assert pair.text("A00", "L_Cat") == ["A0"]
     assert pair.text("B00", "L_Cat") == ["B0"]
-    assert pair.records["A01"][0][3:] == pair.records["B01"][0][3:]
+    after_type = record_type_field().stop  # the same header text, whatever its record type
+    assert pair.records["A01"][0][after_type:] == pair.records["B01"][0][after_type:]
     assert pair.text("A01", "D_Date_Emission") == [pair.period + "26"]
     year, month = int(pair.period[:4]), int(pair.period[4:])
     due = f"{year + month // 12}{month % 12 + 1:02d}10"
@@ -124,7 +133,7 @@ def check_numbers(pair: Pair) -> None:
     entrants = [n for n in pair.text("B04", "N_Num_Assure") if n.strip()]
     numbers = staff + [int(n) for n in entrants]
     assert all(100_000_000 < n <= 199_999_999 for n in numbers)
-    assert insured_key_ok(numbers).all()
+    assert insured_ok(numbers).all()
     assert len(set(numbers)) == len(numbers)
     assert staff == sorted(staff)
     assert pair.ints("B02", "N_Num_Assure") == staff
@@ -435,7 +444,7 @@ def test_any_small_sample_obeys_the_format(
 
 def test_default_entrants_make_room_near_the_capacity(tmp_path: Path) -> None:
     (_pre, dec) = write_samples(tmp_path, affiliate=AFFILIATE, period=PERIOD, employees=38_400)
-    entrants = [line for line in dec.read_bytes().split(b"\n") if line[:3] == b"B04"]
+    entrants = [line for line in dec.read_bytes().split(b"\n") if record_of(line) == "B04"]
     assert len(entrants) == 61  # 2 % would be 768: only what the totals can still carry
 
 

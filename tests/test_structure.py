@@ -25,6 +25,7 @@ from tests.edi import (
     line_of,
     lines_of,
     preetabli,
+    record_of,
     replace_line,
     run,
     set_field,
@@ -77,6 +78,14 @@ CASES = [
         None,
         None,
         value="261",
+    ),
+    Case(
+        "final-empty-line",
+        "LIGNE_VIDE_FINALE",
+        dec(lambda r: r + b"\n"),
+        len(lines_of(DEC)) + 1,
+        None,
+        None,
     ),
     Case(
         "line-too-short",
@@ -301,6 +310,15 @@ CASES = [
         value="202610",
     ),
     Case(
+        "period-in-progress",
+        "PERIODE_EN_COURS",
+        dec(lambda r: r, today=dt.date(2026, 10, 31)),
+        2,
+        "B01",
+        None,
+        value="202610",
+    ),
+    Case(
         "before-the-rates-table",
         "PERIODE_HORS_BAREME",
         dec(lambda r: everywhere(r, "L_Periode", 201001)),
@@ -434,7 +452,7 @@ def test_every_numeric_field_is_checked():
     # A letter in every N field of one line of each record type: one CHAMP_NON_NUMERIQUE each.
     first_line: dict[str, int] = {}
     for number, line in enumerate(lines_of(DEC), start=1):
-        first_line.setdefault(line[:3].decode(), number)
+        first_line.setdefault(record_of(line), number)
     raw, expected = DEC, set()
     for record, number in first_line.items():
         for f in data_fields(record):
@@ -445,3 +463,48 @@ def test_every_numeric_field_is_checked():
     anomalies = run(raw, cap=10_000).findings.anomalies
     got = {(a.line, a.record, a.field) for a in anomalies if a.code == "CHAMP_NON_NUMERIQUE"}
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("today", "codes", "status"),
+    [
+        (dt.date(2026, 9, 30), {"PERIODE_FUTURE"}, "rejected"),  # the period has not begun
+        (dt.date(2026, 10, 1), {"PERIODE_EN_COURS"}, "accepted"),  # begun, not ended
+        (dt.date(2026, 10, 31), {"PERIODE_EN_COURS"}, "accepted"),
+        (dt.date(2026, 11, 1), set(), "accepted"),  # the usual case: the month is over
+        (dt.date(2027, 1, 10), set(), "accepted"),
+    ],
+)
+def test_period_against_the_day_of_receipt(today, codes, status):
+    result = run(DEC, today=today)
+    assert {a.code for a in result.findings.anomalies} == codes
+    assert result.status == status
+    for anomaly in result.findings.anomalies:
+        assert anomaly.message.startswith(f"La période {PERIOD} ")
+        assert f"(reçu le {today:%d/%m/%Y})" in anomaly.message
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+def test_a_final_empty_line_is_only_a_warning(ending):
+    raw = DEC.replace(b"\n", ending) + ending
+    result = run(raw)
+    (anomaly,) = result.findings.anomalies
+    assert (anomaly.code, anomaly.line, anomaly.blocking) == ("LIGNE_VIDE_FINALE", B06 + 1, False)
+    assert result.status == "accepted"
+    assert result.employees == len(B02)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        DEC + b"\n\n",  # two: the first is an empty record line
+        insert_lines(DEC, B03, [b""]),  # in the middle
+        b"\n",  # the only line of the file
+    ],
+    ids=["two-final", "middle", "alone"],
+)
+def test_other_empty_lines_stay_blocking(raw):
+    result = run(raw)
+    empty = [a for a in result.findings.anomalies if a.code == "LONGUEUR_LIGNE"]
+    assert [a.value for a in empty] == ["0"]
+    assert result.status == "rejected"

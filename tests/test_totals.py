@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import field
+from schemas import field, limits
 from tests.edi import (
     Case,
     check_case,
@@ -26,7 +26,7 @@ from tests.edi import (
 DEC, PRE = declaration(), preetabli()
 B03, B05, B06 = (line_of(DEC, r) for r in ("B03", "B05", "B06"))
 A03 = line_of(PRE, "A03")
-MAX_DAYS = 26
+MAX_DAYS = limits().max_days
 FITS = 38_461  # 38,461 x 26 = 999,986: the most full months a 6-digit day total holds (§12)
 
 
@@ -233,3 +233,17 @@ def test_recomputed_sample_is_unchanged():
     # The hand-written sums of tests/edi.py agree with the generator, line for line.
     assert recompute_totals(DEC) == DEC
     assert recompute_totals(PRE) == PRE
+
+
+def test_control_sums_past_int64_overflow_their_total_never_wrap():
+    # Two S_Ctr of 9 x 10**18 each: valid 19-digit fields, but their sum (1.8 x 10**19) is past
+    # 2**63. Summed in int64 it would wrap to a negative number and read as a mere mismatch.
+    big = 9 * 10**18
+    first, second = line_numbers(DEC, "B02")[:2]
+    raw = set_field(set_field(DEC, first, "B02", "S_Ctr", big), second, "B02", "S_Ctr", big)
+    anomalies = run(raw).findings.anomalies
+    over = [(a.code, a.line, a.field) for a in anomalies if a.record == "B03"]
+    assert over == [("TOTAL_DEPASSEMENT", B03, "N_T_Ctr")]
+    (anomaly,) = [a for a in anomalies if a.code == "TOTAL_DEPASSEMENT"]
+    rest = sum(get_int(DEC, n, "B02", "S_Ctr") for n in line_numbers(DEC, "B02")[2:])
+    assert f"({2 * big + rest})" in anomaly.message

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from schemas import BRANCHES, Rate
-from transforms.money import apply_rate
+from transforms.money import apply_rate, exact_sum
 from transforms.parse import Block
 
 SHARES = ("employer", "employee")
@@ -90,10 +90,13 @@ def summarise(
         branch_rates = [r for r in rates if r.branch == branch]
         base = branch_rates[0].base if branch_rates else "gross"
         shares = {
-            share: int(amounts[f"{branch}_{share}"].sum()) if f"{branch}_{share}" in amounts else 0
+            share: _total(amounts, f"{branch}_{share}") if f"{branch}_{share}" in amounts else 0
             for share in SHARES
         }
-        branches[branch] = BranchAmounts(int(salaries[base].sum()), **shares)
-    return ContributionSummary(
-        branches, int(amounts["employer"].sum()), int(amounts["employee"].sum())
-    )
+        branches[branch] = BranchAmounts(_total(salaries, base), **shares)
+    return ContributionSummary(branches, _total(amounts, "employer"), _total(amounts, "employee"))
+
+
+def _total(frame: pd.DataFrame, column: str) -> int:
+    """A column's exact sum: the gross salaries of a full declaration can pass 2**63."""
+    return exact_sum(frame[column].to_numpy(dtype=np.int64))

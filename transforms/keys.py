@@ -37,11 +37,6 @@ def affiliate_key_ok(numbers: np.ndarray) -> np.ndarray:
     return affiliate_key(numbers // 10) == numbers % 10
 
 
-def insured_key_ok(numbers: np.ndarray) -> np.ndarray:
-    numbers = np.asarray(numbers, dtype=np.int64)
-    return insured_key(numbers // 10) == numbers % 10
-
-
 def insured_key_from_digits(digits: np.ndarray) -> np.ndarray:
     """insured_key on a (n, 9) matrix of digit values, as the parser already holds them
     (cheaper than dividing a million numbers by powers of ten)."""

@@ -17,6 +17,17 @@ def apply_rate(base_centimes: np.ndarray, rate_millionths: int) -> np.ndarray:
     return (base * rate_millionths + RATE_SCALE // 2) // RATE_SCALE
 
 
+def exact_sum(values: np.ndarray) -> int:
+    """Sum as a Python int, exact whatever the size: an int64 sum wraps silently, and 999,999
+    lines of a 13-digit salary add up to about 10**19, past 2**63."""
+    values = np.asarray(values)
+    if values.size == 0:
+        return 0
+    if int(np.abs(values).max()) * values.size < 2**63:
+        return int(values.sum())  # the usual case: no partial sum can reach 2**63
+    return sum(int(v) for v in values)  # only for extreme files: exactness beats speed here
+
+
 def format_mad(centimes: int) -> str:
     """'1 234 567,89 MAD': French grouping, exact (no float on the way)."""
     sign = "-" if centimes < 0 else ""  # divmod(-5, 100) is (-1, 95): split the magnitude

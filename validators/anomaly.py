@@ -1,17 +1,20 @@
 """The Anomaly record, its codes, severities and French messages, in one table.
 
-Checks report `Hits`: one code and the numpy array of offending line numbers (vectorised);
-`collect` merges them, counts them all, keeps the first `cap` in file order and only then
-formats values and messages, so a file with a million bad lines costs no million strings.
+Checks report `Hits`: one code and the offending lines, as a mask over a block's line numbers
+(vectorised, nothing copied per hit); `collect` counts them all, keeps the first `cap` in file
+order and only then formats values and messages, so a file with a million bad lines costs no
+million strings, nor a million-entry index.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 
+from schemas import RECORD_LENGTH, limits
 from schemas import field as layout_field
 from transforms.parse import Lines
 
@@ -22,8 +25,21 @@ DEFAULT_CAP = 1000
 # code: (severity, message). Placeholders: {record} {field} {value} {expected}.
 RULES: dict[str, tuple[str, str]] = {
     "FICHIER_VIDE": (BLOCKING, "Le fichier est vide."),
+    "FICHIER_TROP_GRAND": (
+        BLOCKING,
+        "Le fichier fait {value} octets, plus que la plus grande déclaration possible "
+        "({expected} octets) : il n'a pas été lu.",
+    ),
     "BOM": (BLOCKING, "Le fichier commence par une marque BOM UTF-8 : enregistrez-le en ASCII."),
-    "LONGUEUR_LIGNE": (BLOCKING, "La ligne fait {value} caractères au lieu de 260."),
+    "LONGUEUR_LIGNE": (
+        BLOCKING,
+        "La ligne fait {value} caractères au lieu de " + f"{RECORD_LENGTH}.",
+    ),
+    "LIGNE_VIDE_FINALE": (
+        WARNING,
+        "Ligne vide en fin de fichier, ignorée : le fichier se termine normalement par le "
+        "retour à la ligne de son dernier enregistrement.",
+    ),
     "CARACTERE_INTERDIT": (
         BLOCKING,
         "Caractère non ASCII ou de contrôle en position {value} : seuls les caractères ASCII "
@@ -64,8 +80,13 @@ RULES: dict[str, tuple[str, str]] = {
     "DATE_INVALIDE": (BLOCKING, "Date {value} invalide dans {field} : format attendu AAAAMMJJ."),
     "PERIODE_INVALIDE": (BLOCKING, "Période {value} invalide : format attendu AAAAMM."),
     "PERIODE_FUTURE": (
-        WARNING,
+        BLOCKING,
         "La période {value} n'a pas encore commencé (reçu le {expected}) : vérifiez L_Periode.",
+    ),
+    "PERIODE_EN_COURS": (
+        WARNING,
+        "La période {value} n'est pas terminée (reçu le {expected}) : une déclaration porte "
+        "sur un mois échu, vérifiez L_Periode.",
     ),
     "PERIODE_HORS_BAREME": (
         BLOCKING,
@@ -108,7 +129,10 @@ RULES: dict[str, tuple[str, str]] = {
         BLOCKING,
         "Un B04 vide n'est admis que seul, quand il n'y a aucun entrant.",
     ),
-    "JOURS_HORS_LIMITES": (BLOCKING, "{value} jours déclarés : 26 au plus par mois."),
+    "JOURS_HORS_LIMITES": (
+        BLOCKING,
+        "{value} jours déclarés : " + f"{limits().max_days} au plus par mois.",
+    ),
     "PLAFOND": (
         BLOCKING,
         "Salaire plafonné {value} incorrect : attendu {expected} (plafond de la période).",
@@ -164,7 +188,6 @@ RULES: dict[str, tuple[str, str]] = {
         "{field} = {value} ne reprend pas la valeur du préétabli ({expected}).",
     ),
     "ENFANTS_DIFFERENT": (WARNING, "Nombre d'enfants {value} différent du préétabli ({expected})."),
-    "FICHIER_TROP_GRAND": (BLOCKING, "TEMPORARY {value} {expected}"),
     # The file's context (where, when and under which name it came), not its bytes.
     "PREETABLI_DEPOSE": (
         BLOCKING,
@@ -203,26 +226,65 @@ class Anomaly:
         return asdict(self)
 
 
+SCAN = 1 << 20  # mask entries looked at per step when seeking the first hits
+
+
 @dataclass(frozen=True)
 class Hits:
-    """Lines that break one rule. `value`/`expected` are one scalar or one item per line;
-    a missing value is read from the line's field when the report is written."""
+    """Lines that break one rule: the entries of `lines` where `mask` is true (all of them
+    without a mask). `value`/`expected` are a scalar, one item per entry of `lines`, or a
+    function of the entry's position; a missing value is read from the line's field when
+    the report is written."""
 
     code: str
-    lines: np.ndarray  # int64, 1-based; 0 when the anomaly is about the whole file
+    lines: np.ndarray  # 1-based line numbers; 0 when the anomaly is about the whole file
     record: str | None = None
     field: str | None = None
     value: object = None
     expected: object = None
+    mask: np.ndarray | None = None
+
+    @cached_property
+    def count(self) -> int:
+        return len(self.lines) if self.mask is None else int(np.count_nonzero(self.mask))
 
     def __len__(self) -> int:
-        return len(self.lines)
+        return self.count
+
+    def first(self, cap: int) -> np.ndarray:
+        """Positions in `lines` of the first `cap` hits in file order, equal lines in position
+        order: what a stable sort of all hits by line would put first."""
+        if _ascending(self.lines):
+            if self.mask is None:
+                return np.arange(min(cap, len(self.lines)))
+            return _first_true(self.mask, cap)
+        at = np.arange(len(self.lines)) if self.mask is None else np.flatnonzero(self.mask)
+        return at[np.argsort(self.lines[at], kind="stable")[:cap]]
 
     def item(self, attribute: str, index: int) -> str | None:
         value = getattr(self, attribute)
-        if isinstance(value, np.ndarray | list | tuple):
+        if callable(value):
+            value = value(index)
+        elif isinstance(value, np.ndarray | list | tuple):
             value = value[index]
         return None if value is None else str(value)
+
+
+def _ascending(lines: np.ndarray) -> bool:
+    return lines.size < 2 or bool((lines[1:] >= lines[:-1]).all())
+
+
+def _first_true(mask: np.ndarray, cap: int) -> np.ndarray:
+    """np.flatnonzero(mask)[:cap], without listing every true entry of a huge mask."""
+    found_at: list[np.ndarray] = []
+    wanted = cap
+    for lo in range(0, mask.size, SCAN):
+        at = np.flatnonzero(mask[lo : lo + SCAN])[:wanted] + lo
+        found_at.append(at)
+        wanted -= at.size
+        if wanted <= 0:
+            break
+    return np.concatenate(found_at) if found_at else np.empty(0, np.int64)
 
 
 def found(
@@ -234,20 +296,32 @@ def found(
     value: object = None,
     expected: object = None,
 ) -> Hits:
-    """The given 1-based line numbers break rule `code` (value/expected: scalar or per line)."""
+    """The given 1-based line numbers break rule `code` (value/expected: scalar, per line, or
+    a function of the position in `lines`)."""
     if code not in RULES:
         raise KeyError(code)  # a programming error, never a data error
-    lines = np.asarray(lines, dtype=np.int64).ravel()
+    lines = np.asarray(lines).ravel()
+    if lines.dtype.kind not in "iu":  # an empty list, or floats: never a line number
+        lines = lines.astype(np.int64)
     return Hits(code, lines, record, field, value, expected)
 
 
-def found_where(code: str, mask: np.ndarray, line: np.ndarray, **details: object) -> Hits:
-    """`found` for the lines where `mask` is true; per-line details are filtered alike."""
-    selected = {
-        key: np.asarray(value)[mask] if isinstance(value, np.ndarray) else value
-        for key, value in details.items()
-    }
-    return found(code, line[mask], **selected)
+def found_where(
+    code: str,
+    mask: np.ndarray,
+    line: np.ndarray,
+    *,
+    record: str | None = None,
+    field: str | None = None,
+    value: object = None,
+    expected: object = None,
+) -> Hits:
+    """`found` for the lines where `mask` is true; per-line details are given for every
+    entry of `line` and read only for the hits that are reported."""
+    if code not in RULES:
+        raise KeyError(code)
+    mask = np.asarray(mask, dtype=bool)
+    return Hits(code, np.asarray(line), record, field, value, expected, mask)
 
 
 def file_level(
@@ -280,15 +354,16 @@ def collect(hits: Iterable[Hits], lines: Lines, *, cap: int = DEFAULT_CAP) -> Fi
     hits = [h for h in hits if len(h)]
     if not hits:
         return Findings((), 0, 0)
-    sizes = np.array([len(h) for h in hits])
-    blocking_total = int(
-        sum(n for h, n in zip(hits, sizes, strict=True) if RULES[h.code][0] == BLOCKING)
-    )
-    which = np.repeat(np.arange(len(hits)), sizes)
-    position = np.concatenate([np.arange(n) for n in sizes])
-    order = np.argsort(np.concatenate([h.lines for h in hits]), kind="stable")[:cap]
+    total = sum(len(h) for h in hits)
+    blocking_total = sum(len(h) for h in hits if RULES[h.code][0] == BLOCKING)
+    # The first `cap` of all hits are among each rule's own first `cap`: only those are sorted.
+    firsts = [h.first(cap) for h in hits]
+    which = np.repeat(np.arange(len(hits)), [len(f) for f in firsts])
+    position = np.concatenate(firsts)
+    candidates = np.concatenate([h.lines[f] for h, f in zip(hits, firsts, strict=True)])
+    order = np.argsort(candidates, kind="stable")[:cap]
     anomalies = tuple(_format(hits[which[i]], int(position[i]), lines) for i in order)
-    return Findings(anomalies, int(sizes.sum()), blocking_total)
+    return Findings(anomalies, total, blocking_total)
 
 
 def _format(hit: Hits, index: int, lines: Lines) -> Anomaly:

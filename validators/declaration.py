@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from schemas import NoRuleInForce, ceiling_for
-from transforms.parse import ParsedFile
+from schemas import MAX_FILE_BYTES, NoRuleInForce, ceiling_for
+from transforms.parse import ParsedFile, split_lines
 from validators import lines, structure, totals
 from validators.anomaly import CONTEXT_CODES, DEFAULT_CAP, Findings, collect, file_level
 from validators.preetabli import Roster, check_against_preetabli
@@ -53,7 +53,8 @@ def validate(
         file_name: checked against the content when it follows DS_<affiliate>_<period>.txt.
         preetabli: the matching préétabli's roster, to check the roster and the AF amounts.
         account_affiliate: the affiliate of the SFTP account that dropped the file.
-        today: the day the file was received; a period after its month is refused.
+        today: the day the file was received (never read from the clock here): a period
+            after its month is refused, the month itself is a warning (not yet ended).
         from_declarant: dropped by a declarant, who may not send a préétabli.
         usable_name: False when the file's name cannot be used (see cnss_edi.dropbox).
         cap: how many anomalies to keep (all are counted).
@@ -97,6 +98,20 @@ def validate(
     )
 
 
+def oversized(size_bytes: int) -> Validation:
+    """The verdict on a file larger than schemas.MAX_FILE_BYTES, which the caller must not
+    read: rejected with FICHIER_TROP_GRAND (its size and the limit; nothing of its content)."""
+    hit = file_level("FICHIER_TROP_GRAND", value=size_bytes, expected=MAX_FILE_BYTES)
+    return Validation(
+        kind="declaration",
+        affiliate=None,
+        period=None,
+        employees=0,
+        entrants=0,
+        findings=collect([hit], split_lines(b"")),
+    )
+
+
 def _ceiling(period: str | None) -> int | None:
     if period is None:
         return None
@@ -104,11 +119,3 @@ def _ceiling(period: str | None) -> int | None:
         return ceiling_for(period)
     except (NoRuleInForce, ValueError):  # reported by structure.check_identity
         return None
-
-
-def oversized(size_bytes: int) -> Validation:  # TEMPORARY
-    from schemas import MAX_FILE_BYTES
-    from transforms.parse import parse
-
-    hits = [file_level("FICHIER_TROP_GRAND", value=size_bytes, expected=MAX_FILE_BYTES)]
-    return Validation("declaration", None, None, 0, 0, collect(hits, parse(b"").lines))

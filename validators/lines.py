@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from schemas import data_fields, situations
+from schemas import data_fields, limits, situations
 from transforms.keys import insured_key_from_digits
 from transforms.parse import ZERO, Block, ParsedFile
 from validators.anomaly import Hits, found_where
 from validators.structure import ORDER
 
-MAX_DAYS = 26
 OCCASIONAL = 999_999_999  # main-d'œuvre occasionnelle, B04 only
 NO_NUMBER_YET = 0  # entrant not yet registered: the CIN is then required
 _ALLOWED = np.zeros(256, dtype=bool)
@@ -51,8 +50,10 @@ def check_characters(parsed: ParsedFile, kind: str) -> list[Hits]:
         for f in data_fields(record):
             if f.numeric or not len(block):
                 continue
+            # translate(None, allowed) deletes every allowed byte: nothing left means the
+            # whole column is clean, checked at memory speed (the usual case).
             if not block.packed(f.name).tobytes().translate(None, _ALLOWED_BYTES):
-                continue  # the usual case, checked at memory speed
+                continue
             bad = ~_ALLOWED[block.raw(f.name)].all(axis=1)
             strict = record == "B04" and f.name in ("L_Nom_Prenom", "L_Num_CIN")
             code = "CARACTERE_NON_ADMIS_ENTRANT" if strict else "CARACTERE_NON_ADMIS"
@@ -60,122 +61,224 @@ def check_characters(parsed: ParsedFile, kind: str) -> list[Hits]:
     return out
 
 
-def _reporter(block: Block) -> Callable[..., Hits]:
-    """found_where bound to one block: report(code, mask, field, value=..., expected=...)."""
+# Day and salary fields of the two per-employee records (edi_format.md §5).
+PAY_FIELDS = {
+    "B02": ("N_Jours_Declares", "N_Salaire_Reel", "N_Salaire_Plaf"),
+    "B04": ("N_Nbr_Jours", "N_Sal_Reel", "N_Sal_Plaf"),
+}
 
-    def report(code: str, mask: np.ndarray, field: str | None = None, **details: object) -> Hits:
+
+@dataclass(frozen=True)
+class Employees:
+    """The columns the per-employee rules read, named alike for B02 and B04.
+
+    `judged` masks the lines the rules apply to: every B02, the real entrants of B04.
+    """
+
+    block: Block
+    judged: np.ndarray
+    number: np.ndarray
+    known: np.ndarray  # the insured number is all digits
+    regular: np.ndarray  # a judged line with a registered insured number
+    days: np.ndarray
+    real: np.ndarray
+    capped: np.ndarray
+    readable: np.ndarray  # a judged line whose two salaries are all digits
+
+    @classmethod
+    def of(cls, block: Block, judged: np.ndarray) -> Employees:
+        days, real, capped = PAY_FIELDS[block.record]
+        number, known = block.number("N_Num_Assure"), block.valid("N_Num_Assure")
+        return cls(
+            block=block,
+            judged=judged,
+            number=number,
+            known=known,
+            regular=regular_number(number, known) & judged,
+            days=block.number(days),
+            real=block.number(real),
+            capped=block.number(capped),
+            readable=judged & block.valid(real) & block.valid(capped),
+        )
+
+    def report(
+        self, code: str, mask: np.ndarray, field: str | None = None, **details: object
+    ) -> Hits:
+        """found_where on this block: the lines where `mask` holds break rule `code`."""
+        block = self.block
         return found_where(code, mask, block.line, record=block.record, field=field, **details)
-
-    return report
 
 
 def check_b02(parsed: ParsedFile, ceiling: int | None) -> list[Hits]:
+    """The per-employee rules on B02, one function per rule code."""
     b02 = parsed.block("B02")
-    report = _reporter(b02)
-    number, days = b02.number("N_Num_Assure"), b02.number("N_Jours_Declares")
-    real, capped = b02.number("N_Salaire_Reel"), b02.number("N_Salaire_Plaf")
-    reverse, net = b02.number("N_AF_A_Reverser"), b02.number("N_AF_Net_A_Payer")
+    staff = Employees.of(b02, np.ones(len(b02), dtype=bool))
     rank = situation_ranks(b02)
-    regular = regular_number(number, b02.valid("N_Num_Assure"))
-    readable = b02.valid("N_Salaire_Reel") & b02.valid("N_Salaire_Plaf")
-    out = [
-        report("JOURS_HORS_LIMITES", days > MAX_DAYS, "N_Jours_Declares"),
-        report("SITUATION_INCONNUE", rank < 0, "L_Situation"),
-        report("ASSURE_INVALIDE", b02.valid("N_Num_Assure") & ~regular, "N_Num_Assure"),
-        _key_warnings(b02, regular),
-        *_ceiling(report, "N_Salaire_Plaf", readable, real, capped, ceiling),
-        *_situations(report, rank, active=(days != 0) | (real != 0) | (capped != 0)),
-        report(
-            "SALAIRE_NUL_EN_ACTIVITE",
-            (rank == 0) & (days > 0) & (real == 0) & b02.valid("N_Salaire_Reel"),
-            "N_Salaire_Reel",
-        ),
+    return [
+        check_days(staff),
+        check_situation_known(staff, rank),
+        check_insured_number(staff, staff.regular),
+        check_insured_key(staff),
+        *check_ceiling(staff, staff.readable, ceiling),
+        *check_idle_situations(staff, rank),
+        *check_mp_without_activity(staff, rank),
+        check_pay_when_working(staff, rank),
+        check_af_reversed(staff, rank),
+        check_control_sum_b02(staff, rank),
     ]
-    # Sortant or décédé: the AF paid in advance comes back (cahier IV-3, IV-4).
-    leaving = np.isin(rank, [situations()[c].rank for c in ("SO", "DE")])
-    both = b02.valid("N_AF_A_Reverser") & b02.valid("N_AF_Net_A_Payer")
-    out.append(
-        report("AF_A_REVERSER", leaving & both & (reverse != net), "N_AF_A_Reverser", expected=net)
-    )
-    terms = (
-        "N_Num_Assure",
-        "N_AF_A_Reverser",
-        "N_Jours_Declares",
-        "N_Salaire_Reel",
-        "N_Salaire_Plaf",
-    )
-    computable = np.logical_and.reduce([b02.valid(t) for t in terms]) & (rank >= 0)
-    out.append(_control_sum(b02, computable, number + reverse + days + real + capped + rank))
-    return out
 
 
 def check_b04(parsed: ParsedFile, ceiling: int | None) -> list[Hits]:
+    """The per-entrant rules on B04, one function per rule code; the empty B04 is no entrant."""
     b04 = parsed.block("B04")
-    report = _reporter(b04)
     empty = empty_entrants(parsed)
-    out = []
-    if len(b04) > 1:  # the empty B04 stands alone or not at all
-        out.append(report("B04_VIDE_MAL_PLACE", empty))
-    entrant = ~empty
-    number, known = b04.number("N_Num_Assure"), b04.valid("N_Num_Assure")
-    days, real, capped = (b04.number(n) for n in ("N_Nbr_Jours", "N_Sal_Reel", "N_Sal_Plaf"))
-    occasional = known & (number == OCCASIONAL)
-    unregistered = known & (number == NO_NUMBER_YET)
-    regular = regular_number(number, known) & entrant
-    readable = entrant & b04.valid("N_Sal_Reel") & b04.valid("N_Sal_Plaf")
-    out += [
-        report("CHAMP_NON_NUMERIQUE", entrant & ~known, "N_Num_Assure"),
-        report(
-            "ASSURE_INVALIDE",
-            entrant & known & ~(regular | occasional | unregistered),
-            "N_Num_Assure",
-        ),
-        report("ENTRANT_SANS_CIN", unregistered & b04.blank("L_Num_CIN"), "L_Num_CIN"),
-        report(
-            "ENTRANT_SANS_NOM", entrant & ~occasional & b04.blank("L_Nom_Prenom"), "L_Nom_Prenom"
-        ),
-        report("JOURS_HORS_LIMITES", entrant & (days > MAX_DAYS), "N_Nbr_Jours"),
-        _key_warnings(b04, regular),
-        *_ceiling(report, "N_Sal_Plaf", readable & ~occasional, real, capped, ceiling),
-        # Occasional labour is only bound by its real salary (cahier IV-3).
-        report(
-            "PLAFOND_OCCASIONNEL",
-            readable & occasional & (capped > real),
-            "N_Sal_Plaf",
-            expected=real,
-        ),
+    new = Employees.of(b04, ~empty)
+    occasional = new.known & (new.number == OCCASIONAL)
+    unregistered = new.known & (new.number == NO_NUMBER_YET)
+    return [
+        *check_empty_b04_alone(new, empty),
+        check_entrant_number_readable(new),
+        check_insured_number(new, new.regular | occasional | unregistered),
+        check_entrant_cin(new, unregistered),
+        check_entrant_name(new, occasional),
+        check_days(new),
+        check_insured_key(new),
+        *check_ceiling(new, new.readable & ~occasional, ceiling),
+        check_occasional_ceiling(new, occasional),
+        check_control_sum_b04(new),
     ]
-    terms = ("N_Nbr_Jours", "N_Sal_Reel", "N_Sal_Plaf")
-    computable = entrant & known & np.logical_and.reduce([b04.valid(t) for t in terms])
-    out.append(_control_sum(b04, computable, number + days + real + capped))
-    return out
 
 
-def _ceiling(
-    report: Callable[..., Hits],
-    field: str,
-    mask: np.ndarray,
-    real: np.ndarray,
-    capped: np.ndarray,
-    ceiling: int | None,
-) -> list[Hits]:
-    """Capped salary = min(real, ceiling of the period)."""
+def check_days(staff: Employees) -> Hits:
+    """JOURS_HORS_LIMITES: no more declared days than a month allows (edi_format.md §11)."""
+    days = PAY_FIELDS[staff.block.record][0]
+    return staff.report("JOURS_HORS_LIMITES", staff.judged & (staff.days > limits().max_days), days)
+
+
+def check_insured_number(staff: Employees, allowed: np.ndarray) -> Hits:
+    """ASSURE_INVALIDE: a readable insured number that no rule allows on this record."""
+    return staff.report("ASSURE_INVALIDE", staff.judged & staff.known & ~allowed, "N_Num_Assure")
+
+
+def check_insured_key(staff: Employees) -> Hits:
+    """CLE_ASSURE (warning): the check key of a registered number (edi_format.md §13)."""
+    digits = staff.block.raw("N_Num_Assure") - np.uint8(ZERO)
+    key = insured_key_from_digits(digits)
+    wrong = staff.regular & (key != digits[:, 8])
+    return staff.report("CLE_ASSURE", wrong, "N_Num_Assure", expected=key)
+
+
+def check_ceiling(staff: Employees, mask: np.ndarray, ceiling: int | None) -> list[Hits]:
+    """PLAFOND: capped salary = min(real, ceiling of the period)."""
     if ceiling is None:  # no ceiling in force: reported as PERIODE_HORS_BAREME
         return []
-    expected = np.minimum(real, ceiling)
-    return [report("PLAFOND", mask & (capped != expected), field, expected=expected)]
+    capped_field = PAY_FIELDS[staff.block.record][2]
+    expected = np.minimum(staff.real, ceiling)
+    return [
+        staff.report("PLAFOND", mask & (staff.capped != expected), capped_field, expected=expected)
+    ]
 
 
-def _situations(report: Callable[..., Hits], rank: np.ndarray, active: np.ndarray) -> list[Hits]:
-    """Situations that allow no days or salary: MP by the cahier, SO/CS/MS by practice."""
-    out = []
-    for code, situation in situations().items():
-        if situation.zero_days_and_salary == "none":
-            continue
-        blocking = situation.zero_days_and_salary == "blocking"
-        anomaly = "SITUATION_MP_NON_NULS" if blocking else "SITUATION_SANS_ACTIVITE"
-        out.append(report(anomaly, (rank == situation.rank) & active, "L_Situation", value=code))
-    return out
+def check_situation_known(staff: Employees, rank: np.ndarray) -> Hits:
+    """SITUATION_INCONNUE: the code is one of situations.csv (or blank)."""
+    return staff.report("SITUATION_INCONNUE", rank < 0, "L_Situation")
+
+
+def _active(staff: Employees) -> np.ndarray:
+    return (staff.days != 0) | (staff.real != 0) | (staff.capped != 0)
+
+
+def _without_activity(staff: Employees, rank: np.ndarray, strength: str, code: str) -> list[Hits]:
+    """Lines whose situation (situations.csv says `strength`) declares days or salary."""
+    active = _active(staff)
+    return [
+        staff.report(code, (rank == situation.rank) & active, "L_Situation", value=situation.code)
+        for situation in situations().values()
+        if situation.zero_days_and_salary == strength
+    ]
+
+
+def check_idle_situations(staff: Employees, rank: np.ndarray) -> list[Hits]:
+    """SITUATION_SANS_ACTIVITE (warning): SO/CS/MS declare no days or pay, by practice."""
+    return _without_activity(staff, rank, "warning", "SITUATION_SANS_ACTIVITE")
+
+
+def check_mp_without_activity(staff: Employees, rank: np.ndarray) -> list[Hits]:
+    """SITUATION_MP_NON_NULS: MP declares no days or pay (cahier IV-2.3)."""
+    return _without_activity(staff, rank, "blocking", "SITUATION_MP_NON_NULS")
+
+
+def check_pay_when_working(staff: Employees, rank: np.ndarray) -> Hits:
+    """SALAIRE_NUL_EN_ACTIVITE (warning): days at work but no salary."""
+    unpaid = (rank == 0) & (staff.days > 0) & (staff.real == 0)
+    return staff.report(
+        "SALAIRE_NUL_EN_ACTIVITE", unpaid & staff.block.valid("N_Salaire_Reel"), "N_Salaire_Reel"
+    )
+
+
+def check_af_reversed(staff: Employees, rank: np.ndarray) -> Hits:
+    """AF_A_REVERSER: a sortant or décédé pays the AF paid in advance back (cahier IV-3, IV-4)."""
+    b02 = staff.block
+    leaving = np.isin(rank, [s.rank for s in situations().values() if s.af_reversed])
+    reverse, net = b02.number("N_AF_A_Reverser"), b02.number("N_AF_Net_A_Payer")
+    both = b02.valid("N_AF_A_Reverser") & b02.valid("N_AF_Net_A_Payer")
+    return staff.report(
+        "AF_A_REVERSER", leaving & both & (reverse != net), "N_AF_A_Reverser", expected=net
+    )
+
+
+def check_control_sum_b02(staff: Employees, rank: np.ndarray) -> Hits:
+    """SOMME_CONTROLE on B02: number + AF reversed + days + salaries + situation rank (§8)."""
+    b02 = staff.block
+    terms = ("N_Num_Assure", "N_AF_A_Reverser", *PAY_FIELDS["B02"])
+    computable = np.logical_and.reduce([b02.valid(t) for t in terms]) & (rank >= 0)
+    reverse = b02.number("N_AF_A_Reverser")
+    expected = staff.number + reverse + staff.days + staff.real + staff.capped + rank
+    return _control_sum(staff, computable, expected)
+
+
+def check_control_sum_b04(staff: Employees) -> Hits:
+    """SOMME_CONTROLE on B04: number + days + salaries (§8)."""
+    readable = [staff.block.valid(t) for t in PAY_FIELDS["B04"]]
+    computable = staff.judged & staff.known & np.logical_and.reduce(readable)
+    return _control_sum(staff, computable, staff.number + staff.days + staff.real + staff.capped)
+
+
+def _control_sum(staff: Employees, computable: np.ndarray, expected: np.ndarray) -> Hits:
+    """S_Ctr recomputed; lines with an unreadable term are already reported elsewhere."""
+    block = staff.block
+    wrong = computable & block.valid("S_Ctr") & (block.number("S_Ctr") != expected)
+    return staff.report("SOMME_CONTROLE", wrong, "S_Ctr", expected=expected)
+
+
+def check_empty_b04_alone(staff: Employees, empty: np.ndarray) -> list[Hits]:
+    """B04_VIDE_MAL_PLACE: the empty B04 stands alone or not at all (edi_format.md §6)."""
+    if len(staff.block) <= 1:
+        return []
+    return [staff.report("B04_VIDE_MAL_PLACE", empty)]
+
+
+def check_entrant_number_readable(staff: Employees) -> Hits:
+    """CHAMP_NON_NUMERIQUE on an entrant's number (blank only in the empty B04)."""
+    return staff.report("CHAMP_NON_NUMERIQUE", staff.judged & ~staff.known, "N_Num_Assure")
+
+
+def check_entrant_cin(staff: Employees, unregistered: np.ndarray) -> Hits:
+    """ENTRANT_SANS_CIN: an entrant without a number yet (000000000) gives a CIN."""
+    missing = unregistered & staff.block.blank("L_Num_CIN")
+    return staff.report("ENTRANT_SANS_CIN", missing, "L_Num_CIN")
+
+
+def check_entrant_name(staff: Employees, occasional: np.ndarray) -> Hits:
+    """ENTRANT_SANS_NOM: every entrant but occasional labour is named."""
+    nameless = staff.judged & ~occasional & staff.block.blank("L_Nom_Prenom")
+    return staff.report("ENTRANT_SANS_NOM", nameless, "L_Nom_Prenom")
+
+
+def check_occasional_ceiling(staff: Employees, occasional: np.ndarray) -> Hits:
+    """PLAFOND_OCCASIONNEL: occasional labour is capped by its real salary only (cahier IV-3)."""
+    over = staff.readable & occasional & (staff.capped > staff.real)
+    return staff.report("PLAFOND_OCCASIONNEL", over, "N_Sal_Plaf", expected=staff.real)
 
 
 def check_duplicates(parsed: ParsedFile) -> list[Hits]:
@@ -188,9 +291,11 @@ def check_duplicates(parsed: ParsedFile) -> list[Hits]:
         lines.append(block.line[keep])
         origin.append(np.full(keep.sum(), index))
     numbers, lines, origin = (np.concatenate(a) for a in (numbers, lines, origin))
-    order = np.lexsort((lines, numbers))
+    order = np.lexsort((lines, numbers))  # by number, then line: equal numbers side by side
     numbers, lines, origin = numbers[order], lines[order], origin[order]
     repeated = np.concatenate(([False], numbers[1:] == numbers[:-1]))
+    # Each group of equal numbers starts where `repeated` is false; carrying the latest start
+    # forward (a running maximum of start indexes) gives every line its group's first index.
     group_start = np.maximum.accumulate(np.where(~repeated, np.arange(len(numbers)), 0))
     first_line = lines[group_start]
     return [
@@ -204,20 +309,3 @@ def check_duplicates(parsed: ParsedFile) -> list[Hits]:
         )
         for index, block in enumerate(blocks)
     ]
-
-
-def _key_warnings(block: Block, regular: np.ndarray) -> Hits:
-    digits = block.raw("N_Num_Assure") - np.uint8(ZERO)
-    key = insured_key_from_digits(digits)
-    wrong = regular & (key != digits[:, 8])
-    return found_where(
-        "CLE_ASSURE", wrong, block.line, record=block.record, field="N_Num_Assure", expected=key
-    )
-
-
-def _control_sum(block: Block, computable: np.ndarray, expected: np.ndarray) -> Hits:
-    """S_Ctr recomputed; lines with an unreadable term are already reported elsewhere."""
-    wrong = computable & block.valid("S_Ctr") & (block.number("S_Ctr") != expected)
-    return found_where(
-        "SOMME_CONTROLE", wrong, block.line, record=block.record, field="S_Ctr", expected=expected
-    )

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
-from schemas import RECORD_LENGTH, NoRuleInForce, ceiling_for, data_fields
+from schemas import RECORD_LENGTH, NoRuleInForce, ceiling_for, data_fields, limits
 from transforms.keys import affiliate_key, affiliate_key_ok
-from transforms.parse import SPACE, ParsedFile, type_code
+from transforms.parse import TYPE_WIDTH, Lines, ParsedFile, type_code
 from validators.anomaly import Hits, file_level, found, found_where
 
 ORDER = {
@@ -24,62 +25,76 @@ FILE_NAME = re.compile(r"^(?:DS|AFFEBDS)_(\d{7})_(\d{6})\.txt$", re.IGNORECASE)
 
 def file_kind(parsed: ParsedFile) -> str:
     """'preetabli' when the first line is an A record, else 'declaration'."""
-    data = parsed.lines.data
-    return "preetabli" if len(data) and data[0, 0] == ord("A") else "declaration"
+    codes = parsed.lines.type_codes
+    return "preetabli" if len(codes) and codes[0] & 0xFF == ord("A") else "declaration"
 
 
 def check_lines(parsed: ParsedFile, kind: str) -> list[Hits]:
-    """Byte-level checks on every line: BOM, length, characters, known record type, order."""
+    """Byte-level checks on every line: BOM, length, characters, known record type, order.
+    A final empty line is only a warning (edi_format.md §3: some writers add one)."""
     lines = parsed.lines
     if lines.count == 0:
         return [file_level("FICHIER_VIDE")]
     out = []
     if lines.has_bom:
         out.append(file_level("BOM", line=1))
-    numbers = np.arange(1, lines.count + 1)
-    wrong_length = lines.length != RECORD_LENGTH
-    out.append(found("LONGUEUR_LIGNE", numbers[wrong_length], value=lines.length[wrong_length]))
-    if not lines.printable_only:
-        bad_bytes = (lines.data < SPACE) | (lines.data > 126)
-        rows = np.flatnonzero(bad_bytes.any(axis=1))
-        out.append(found("CARACTERE_INTERDIT", rows + 1, value=bad_bytes[rows].argmax(axis=1) + 1))
-    out.extend(_check_order(parsed, ORDER[kind]))
+    checked = lines.count - lines.ends_with_empty_line  # the lines held to be records
+    # One array of line numbers serves every per-line rule below; each keeps only a mask.
+    numbers = np.arange(1, checked + 1, dtype=lines.length.dtype)
+    length = lines.length[:checked]
+    out.append(found_where("LONGUEUR_LIGNE", length != RECORD_LENGTH, numbers, value=length))
+    if lines.odd_column is not None:
+        odd = lines.odd_column[:checked]
+        out.append(found_where("CARACTERE_INTERDIT", odd > 0, numbers, value=odd))
+    out.extend(_check_order(lines, ORDER[kind], numbers))
+    if lines.ends_with_empty_line:
+        out.append(file_level("LIGNE_VIDE_FINALE", line=lines.count))
     return out
 
 
-def _check_order(parsed: ParsedFile, order: tuple[str, ...]) -> list[Hits]:
-    codes = parsed.lines.type_codes
-    numbers = np.arange(1, len(codes) + 1)
-    rank = np.full(len(codes), -1)
-    at = {}
+def _check_order(lines: Lines, order: tuple[str, ...], numbers: np.ndarray) -> list[Hits]:
+    """Known record types only, in the order of `order`; singletons once each."""
+    codes = lines.type_codes[: len(numbers)]
+    rank = np.full(len(codes), -1, np.int8)
     for position, record in enumerate(order):
-        at[record] = codes == type_code(record)
-        rank[at[record]] = position
+        rank[codes == type_code(record)] = position
     known = rank >= 0
     out = []
     if not known.all():
-        types = parsed.lines.record_types[~known].astype("U3")
-        out.append(found("TYPE_ENREGISTREMENT", numbers[~known], value=types))
-    ranks, known_numbers = rank[known], numbers[known]
-    previous_max = np.maximum.accumulate(np.concatenate(([-1], ranks[:-1])))
-    misplaced = np.flatnonzero(ranks < previous_max)
-    for position in np.unique(ranks[misplaced]):  # one Hits per record, for its label
-        here = misplaced[ranks[misplaced] == position]
         out.append(
-            found(
-                "ORDRE_ENREGISTREMENTS",
-                known_numbers[here],
-                record=order[position],
-                value=order[position],
-                expected=np.asarray(order)[previous_max[here]],
+            found_where(
+                "TYPE_ENREGISTREMENT",
+                ~known,
+                numbers,
+                value=lambda at: lines.text([at + 1], 0, TYPE_WIDTH)[0],
             )
         )
-    for record in order:
-        where = numbers[at[record]]
-        if where.size == 0 and record not in REPEATABLE:
+    ranks, known_numbers = rank[known], numbers[known]
+    # The highest rank seen before each line (a running maximum, shifted by one): a line
+    # ranked below it comes after a record that should follow it.
+    previous_max = np.maximum.accumulate(np.concatenate((np.int8([-1]), ranks[:-1])))
+    misplaced = ranks < previous_max
+    for position in np.unique(ranks[misplaced]).tolist():  # one Hits per record, for its label
+        out.append(
+            found_where(
+                "ORDRE_ENREGISTREMENTS",
+                misplaced & (ranks == position),
+                known_numbers,
+                record=order[position],
+                value=order[position],
+                expected=lambda at: order[previous_max[at]],
+            )
+        )
+    for position, record in enumerate(order):
+        if record in REPEATABLE:
+            continue
+        here = rank == position
+        if not here.any():
             out.append(file_level("ENREGISTREMENT_MANQUANT", record=record))
-        elif where.size > 1 and record not in REPEATABLE:
-            out.append(found("ENREGISTREMENT_REPETE", where[1:], record=record))
+            continue
+        here[np.argmax(here)] = False  # the first one is the record; the others repeat it
+        if here.any():
+            out.append(found_where("ENREGISTREMENT_REPETE", here, numbers, record=record))
     return out
 
 
@@ -124,14 +139,41 @@ def check_identity(
     account_affiliate: int | None = None,
     today: dt.date | None = None,
 ) -> list[Hits]:
-    """One affiliate and one period throughout, matching the name and the depositor. A period
-    that has not begun by `today` (the day of receipt, given by the caller) is flagged; only
-    flagged, since no source says the portal refuses an early filing."""
+    """One affiliate and one period throughout, matching the name and the depositor; the
+    period real, begun by `today` (the day of receipt, given by the caller) and priced."""
     affiliate, period = header(parsed, kind)
-    first, header_record = ORDER[kind][0], ORDER[kind][1]
+    where = _Header.of(parsed, kind)
+    return [
+        *check_category(parsed, kind),
+        *check_same_affiliate(parsed, kind, affiliate),
+        *check_same_period(parsed, kind, period),
+        *check_period(where, kind, period, today),
+        *check_affiliate_key(where, affiliate),
+        *_check_name(file_name, affiliate, period, where.record, where.line),
+        *check_depositor(where, affiliate, account_affiliate),
+    ]
+
+
+@dataclass(frozen=True)
+class _Header:
+    """Where file-level identity anomalies point: the A01/B01 header and its line."""
+
+    record: str
+    line: int | None
+
+    @classmethod
+    def of(cls, parsed: ParsedFile, kind: str) -> _Header:
+        record = ORDER[kind][1]
+        heading = parsed.block(record)
+        return cls(record, int(heading.line[0]) if len(heading) else None)
+
+
+def check_category(parsed: ParsedFile, kind: str) -> list[Hits]:
+    """CATEGORIE: L_Cat of A00/B00 is 'A0'/'B0'."""
+    first = ORDER[kind][0]
     category = first[0] + "0"
     opening = parsed.block(first)
-    out = [
+    return [
         found_where(
             "CATEGORIE",
             ~opening.equals("L_Cat", category),
@@ -141,79 +183,130 @@ def check_identity(
             expected=category,
         )
     ]
+
+
+def check_same_affiliate(parsed: ParsedFile, kind: str, affiliate: int | None) -> list[Hits]:
+    """AFFILIE_INCOHERENT: every line after the opening one names the header's affiliate."""
+    if affiliate is None:
+        return []
+    out = []
     for record in ORDER[kind][1:]:
         block = parsed.block(record)
-        if affiliate is not None:
-            wrong = block.valid("N_Num_Affilie") & (block.number("N_Num_Affilie") != affiliate)
-            out.append(
-                found_where(
-                    "AFFILIE_INCOHERENT",
-                    wrong,
-                    block.line,
-                    record=record,
-                    field="N_Num_Affilie",
-                    expected=f"{affiliate:07d}",
-                )
-            )
-        if period is not None:
-            wrong = block.valid("L_Periode") & (block.number("L_Periode") != int(period))
-            out.append(
-                found_where(
-                    "PERIODE_INCOHERENTE",
-                    wrong,
-                    block.line,
-                    record=record,
-                    field="L_Periode",
-                    expected=period,
-                )
-            )
-    heading = parsed.block(header_record)
-    line = int(heading.line[0]) if len(heading) else None
-    if period is not None:
-        if not (1 <= int(period[4:]) <= 12 and period >= "195901"):
-            out.append(
-                file_level("PERIODE_INVALIDE", record=header_record, value=period, line=line)
-            )
-        elif today is not None and period > f"{today:%Y%m}":
-            out.append(
-                file_level(
-                    "PERIODE_FUTURE",
-                    record=header_record,
-                    value=period,
-                    expected=f"{today:%d/%m/%Y}",
-                    line=line,
-                )
-            )
-        elif kind == "declaration":
-            try:
-                ceiling_for(period)
-            except NoRuleInForce:
-                out.append(
-                    file_level("PERIODE_HORS_BAREME", record=header_record, value=period, line=line)
-                )
-    if affiliate is not None and not affiliate_key_ok(np.array([affiliate]))[0]:
-        key = affiliate_key(np.array([affiliate // 10]))[0]
+        wrong = block.valid("N_Num_Affilie") & (block.number("N_Num_Affilie") != affiliate)
         out.append(
-            file_level(
-                "CLE_AFFILIE",
-                record=header_record,
-                value=f"{affiliate:07d}",
-                expected=str(key),
-                line=line,
-            )
-        )
-    out.extend(_check_name(file_name, affiliate, period, header_record, line))
-    if account_affiliate is not None and affiliate is not None and affiliate != account_affiliate:
-        out.append(
-            file_level(
-                "COMPTE_DEPOSANT",
-                record=header_record,
-                value=f"{affiliate:07d}",
-                expected=f"{account_affiliate:07d}",
-                line=line,
+            found_where(
+                "AFFILIE_INCOHERENT",
+                wrong,
+                block.line,
+                record=record,
+                field="N_Num_Affilie",
+                expected=f"{affiliate:07d}",
             )
         )
     return out
+
+
+def check_same_period(parsed: ParsedFile, kind: str, period: str | None) -> list[Hits]:
+    """PERIODE_INCOHERENTE: every line after the opening one names the header's period."""
+    if period is None:
+        return []
+    out = []
+    for record in ORDER[kind][1:]:
+        block = parsed.block(record)
+        wrong = block.valid("L_Periode") & (block.number("L_Periode") != int(period))
+        out.append(
+            found_where(
+                "PERIODE_INCOHERENTE",
+                wrong,
+                block.line,
+                record=record,
+                field="L_Periode",
+                expected=period,
+            )
+        )
+    return out
+
+
+def check_period(
+    where: _Header, kind: str, period: str | None, today: dt.date | None
+) -> list[Hits]:
+    """The header's period, judged once: a real month, begun (and ended) by `today`, priced."""
+    if period is None:
+        return []
+    if not period_exists(period):
+        return [file_level("PERIODE_INVALIDE", record=where.record, value=period, line=where.line)]
+    received = None if today is None else f"{today:%d/%m/%Y}"
+    if today is not None and period_is_future(period, today):
+        return [_period_hit("PERIODE_FUTURE", where, period, received)]
+    out = []
+    if today is not None and period_in_progress(period, today):
+        out.append(_period_hit("PERIODE_EN_COURS", where, period, received))
+    if kind == "declaration" and not period_is_priced(period):
+        out.append(_period_hit("PERIODE_HORS_BAREME", where, period))
+    return out
+
+
+def _period_hit(code: str, where: _Header, period: str, received: str | None = None) -> Hits:
+    return file_level(code, record=where.record, value=period, expected=received, line=where.line)
+
+
+def period_exists(period: str) -> bool:
+    """PERIODE_INVALIDE otherwise: month 01-12, not before the regime (schemas limits)."""
+    return 1 <= int(period[4:]) <= 12 and period >= limits().first_period
+
+
+def period_is_future(period: str, today: dt.date) -> bool:
+    """PERIODE_FUTURE (blocking): the period has not begun on the day of receipt."""
+    return period > f"{today:%Y%m}"
+
+
+def period_in_progress(period: str, today: dt.date) -> bool:
+    """PERIODE_EN_COURS (warning): received during the period itself, before its end. Only a
+    warning: a last payroll run may close the month early, and no source says the portal
+    refuses it."""
+    return period == f"{today:%Y%m}"
+
+
+def period_is_priced(period: str) -> bool:
+    """PERIODE_HORS_BAREME otherwise: a ceiling (and rates) in force for the period."""
+    try:
+        ceiling_for(period)
+    except NoRuleInForce:
+        return False
+    return True
+
+
+def check_affiliate_key(where: _Header, affiliate: int | None) -> list[Hits]:
+    """CLE_AFFILIE: the affiliate number's check key (a warning: the public rule is unsure)."""
+    if affiliate is None or affiliate_key_ok(np.array([affiliate]))[0]:
+        return []
+    key = affiliate_key(np.array([affiliate // 10]))[0]
+    return [
+        file_level(
+            "CLE_AFFILIE",
+            record=where.record,
+            value=f"{affiliate:07d}",
+            expected=str(key),
+            line=where.line,
+        )
+    ]
+
+
+def check_depositor(
+    where: _Header, affiliate: int | None, account_affiliate: int | None
+) -> list[Hits]:
+    """COMPTE_DEPOSANT: the file declares the affiliate of the account that dropped it."""
+    if account_affiliate is None or affiliate is None or affiliate == account_affiliate:
+        return []
+    return [
+        file_level(
+            "COMPTE_DEPOSANT",
+            record=where.record,
+            value=f"{affiliate:07d}",
+            expected=f"{account_affiliate:07d}",
+            line=where.line,
+        )
+    ]
 
 
 def check_dates(parsed: ParsedFile, kind: str) -> list[Hits]:

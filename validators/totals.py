@@ -8,63 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from schemas import field
+from schemas import field, totals
+from transforms.money import exact_sum
 from transforms.parse import Block, ParsedFile
 from validators.anomaly import Hits, found
-
-COUNT = "count"
-# The préétabli's totals (A03 over A02), which B03 repeats over B02 before adding its own.
-ROSTER_SUMS = {
-    "N_Nbr_Salaries": COUNT,
-    "N_T_Enfants": "N_Enfants",
-    "N_T_AF_A_Payer": "N_AF_A_Payer",
-    "N_T_AF_A_Deduire": "N_AF_A_Deduire",
-    "N_T_AF_Net_A_Payer": "N_AF_Net_A_Payer",
-    "N_T_Num_Imma": "N_Num_Assure",
-}
-# total record -> (detail record, {total field: detail field or COUNT})
-SUMS = {
-    "A03": ("A02", ROSTER_SUMS),
-    "B03": (
-        "B02",
-        {
-            **ROSTER_SUMS,
-            "N_T_AF_A_Reverser": "N_AF_A_Reverser",
-            "N_T_Jours_Declares": "N_Jours_Declares",
-            "N_T_Salaire_Reel": "N_Salaire_Reel",
-            "N_T_Salaire_Plaf": "N_Salaire_Plaf",
-            "N_T_Ctr": "S_Ctr",
-        },
-    ),
-    "B05": (
-        "B04",
-        {
-            "N_Nbr_Salaries": COUNT,
-            "N_T_Num_Imma": "N_Num_Assure",
-            "N_T_Jours_Declares": "N_Nbr_Jours",
-            "N_T_Salaire_Reel": "N_Sal_Reel",
-            "N_T_Salaire_Plaf": "N_Sal_Plaf",
-            "N_T_Ctr": "S_Ctr",
-        },
-    ),
-}
-GRAND_TOTAL = (
-    "N_Nbr_Salaries",
-    "N_T_Num_Imma",
-    "N_T_Jours_Declares",
-    "N_T_Salaire_Reel",
-    "N_T_Salaire_Plaf",
-    "N_T_Ctr",
-)
-
-
-def exact_sum(values: np.ndarray) -> int:
-    """Sum as a Python int, exact whatever the size (int64 sums wrap silently)."""
-    if values.size == 0:
-        return 0
-    if int(np.abs(values).max()) * values.size < 2**63:
-        return int(values.sum())
-    return sum(int(v) for v in values)  # only for absurd files: exactness beats speed here
 
 
 def _compare(total: Block, name: str, expected: int) -> list[Hits]:
@@ -85,26 +32,26 @@ def check_block_totals(
     parsed: ParsedFile, record: str, keep: np.ndarray | None = None
 ) -> list[Hits]:
     """One total record against the sums over its detail lines (`keep`: which ones count)."""
-    detail_record, fields = SUMS[record]
-    detail = parsed.block(detail_record)
-    keep = np.ones(len(detail), dtype=bool) if keep is None else keep
     out = []
-    for name, source in fields.items():
-        if source == COUNT:
-            expected = int(keep.sum())
+    for total in totals(record):
+        (detail_record,) = total.over
+        detail = parsed.block(detail_record)
+        kept = np.ones(len(detail), dtype=bool) if keep is None else keep
+        if total.summed is None:
+            expected = int(kept.sum())
         else:
-            expected = exact_sum(detail.number(source)[keep & detail.valid(source)])
-        out += _compare(parsed.block(record), name, expected)
+            expected = exact_sum(detail.number(total.summed)[kept & detail.valid(total.summed)])
+        out += _compare(parsed.block(record), total.field, expected)
     return out
 
 
 def check_grand_total(parsed: ParsedFile) -> list[Hits]:
     """B06 = B03 + B05, field by field, on the values as declared."""
-    b03, b05, b06 = parsed.block("B03"), parsed.block("B05"), parsed.block("B06")
-    if not len(b03) or not len(b05):
-        return []
     out = []
-    for name in GRAND_TOTAL:
-        if b03.valid(name)[0] and b05.valid(name)[0]:
-            out += _compare(b06, name, int(b03.number(name)[0]) + int(b05.number(name)[0]))
+    for total in totals("B06"):
+        parts = [parsed.block(record) for record in total.over]
+        name = total.summed or total.field
+        if all(len(part) and part.valid(name)[0] for part in parts):
+            expected = sum(int(part.number(name)[0]) for part in parts)
+            out += _compare(parsed.block("B06"), total.field, expected)
     return out
