@@ -33,7 +33,11 @@ DEMO_HOME := $(abspath $(DEMO))/.cnss-edi
 demo: $(STAMP) postgres-bin  ## sample files in, declarations, acknowledgements and a summary out
 	@CNSS_EDI_HOME=$(DEMO_HOME) $(MAKE) --no-print-directory db-stop
 	rm -rf $(DEMO)
-	$(BIN)/cnss-edi sample --affiliate 1234567 --period 202610 --employees 250 --employers 3 --seed 7 --with-errors --out $(DEMO)/inbox
+	$(BIN)/cnss-edi sample --affiliate 1234567 --period 202610 --employees 250 --employers 3 --seed 7 --with-errors --out $(DEMO)/cnss
+	@# CNSS's operators load the préétablis; each employer drops its declarations in its own box.
+	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi load-preetabli $(DEMO)/cnss/AFFEBDS_*.txt
+	@for file in $(DEMO)/cnss/DS_*.txt; do box=$(DEMO)/inbox/$$(basename $$file | cut -d_ -f2)/in; \
+	  mkdir -p $$box && mv $$file $$box/ && echo "dropped $$box/$$(basename $$file)"; done
 	@# exit 1 means "some file rejected": the demo's _ERREURS file is meant to be
 	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi process --inbox $(DEMO)/inbox --outbox $(DEMO)/outbox \
 	  || test $$? -eq 1

@@ -74,7 +74,9 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("command", ["sample", "validate", "contributions", "process"])
+@pytest.mark.parametrize(
+    "command", ["sample", "validate", "contributions", "process", "load-preetabli"]
+)
 def test_every_command_has_help(command: str) -> None:
     result = run(command, "--help", check_code=0)
     assert "usage: cnss-edi" in result.stdout
@@ -154,17 +156,91 @@ def test_contributions_json_contract(samples: Path) -> None:
     assert all(isinstance(v, int) for b in report["branches"].values() for v in b.values())
 
 
+def drop_boxes(samples: Path, inbox: Path, dsn: str) -> None:
+    """Load the samples' préétablis as an operator does; drop each declaration in its box."""
+    run("load-preetabli", *map(str, samples.glob("AFFEBDS_*")), "--database-url", dsn, check_code=0)
+    for path in samples.glob("DS_*"):
+        box = inbox / path.name.split("_")[1] / "in"
+        box.mkdir(parents=True, exist_ok=True)
+        (box / path.name).write_bytes(path.read_bytes())
+
+
 def test_process_json_summary(samples: Path, tmp_path: Path, pg_conn_dsn: str) -> None:
     inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for path in samples.iterdir():
-        (inbox / path.name).write_bytes(path.read_bytes())
+    drop_boxes(samples, inbox, pg_conn_dsn)
     result = process(inbox, tmp_path / "out", pg_conn_dsn, "--json", check_code=0)
     summary = json.loads(result.stdout)
-    assert (summary["files"], summary["accepted"], summary["rejected"]) == (4, 4, 0)
+    assert (summary["files"], summary["accepted"], summary["rejected"]) == (2, 2, 0)
     assert all(r["anomalies"] == [] and r["anomaly_count"] == 0 for r in summary["results"])
-    assert len(list((tmp_path / "out").glob("*.xml"))) == 4
-    assert list(inbox.iterdir()) == []
+    assert [r["entry"] for r in summary["results"]] == [
+        "1234567/in/DS_1234567_202610.txt",
+        "1234575/in/DS_1234575_202610.txt",
+    ]
+    assert (summary["refused"], summary["waiting"], summary["failed"]) == ([], 0, [])
+    assert len(list((tmp_path / "out").rglob("*.xml"))) == 2
+    assert [p for p in inbox.rglob("*") if p.is_file()] == []
+
+
+def test_a_preetabli_in_a_box_is_refused_by_process(
+    samples: Path, tmp_path: Path, pg_conn_dsn: str
+) -> None:
+    box = tmp_path / "inbox" / "1234567" / "in"
+    box.mkdir(parents=True)
+    (box / "AFFEBDS_1234567_202610.txt").write_bytes(
+        (samples / "AFFEBDS_1234567_202610.txt").read_bytes()
+    )
+    result = process(tmp_path / "inbox", tmp_path / "out", pg_conn_dsn, "--json", check_code=1)
+    (outcome,) = json.loads(result.stdout)["results"]
+    assert [a["code"] for a in outcome["anomalies"]] == ["PREETABLI_DEPOSE"]
+
+
+def test_load_preetabli_refuses_a_declaration(samples: Path, pg_conn_dsn: str) -> None:
+    result = run(
+        "load-preetabli",
+        str(samples / "DS_1234567_202610.txt"),
+        "--database-url",
+        pg_conn_dsn,
+        check_code=2,
+    )
+    assert "not a préétabli" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "soon"])
+def test_settle_must_be_a_number_of_seconds(tmp_path: Path, value: str) -> None:
+    result = run("process", "--inbox", str(tmp_path), "--outbox", str(tmp_path), "--settle", value)
+    assert result.returncode == 2
+    assert "number of seconds" in result.stderr
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "loop", "long", "folder"])
+def test_validate_refuses_what_is_not_a_file_quickly(tmp_path: Path, special: str) -> None:
+    path = tmp_path / "x.txt"
+    if special == "fifo":
+        os.mkfifo(path)  # reading it would wait forever for a writer
+    elif special == "loop":
+        path.symlink_to(path)
+    elif special == "long":
+        path = tmp_path / ("x" * 5000)
+    elif special == "folder":
+        path.mkdir()
+    else:
+        path = Path(special)
+    result = run("validate", str(path), check_code=2)
+    assert result.stderr.startswith("cnss-edi validate: ")
+    assert len(result.stderr) < 400
+
+
+def test_validate_into_a_closed_pipe_stops_quietly(samples: Path) -> None:
+    files = [str(samples / "DS_1234567_202610.txt")] * 200
+    result = subprocess.run(
+        f"{CLI} validate {' '.join(files)} | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip() != ""
+    assert result.stderr == ""
 
 
 def test_unreachable_database_is_a_clean_failure(samples: Path, tmp_path: Path) -> None:
@@ -180,10 +256,11 @@ def test_unreachable_database_is_a_clean_failure(samples: Path, tmp_path: Path) 
 def test_process_killed_at_random_moments_still_ends_exactly_once(
     tmp_path: Path, pg_conn_dsn: str
 ) -> None:
-    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
-    sample(inbox, "--employees", "3000", "--employers", "4")
+    samples, inbox, outbox = tmp_path / "samples", tmp_path / "inbox", tmp_path / "outbox"
+    sample(samples, "--employees", "3000", "--employers", "4")
+    drop_boxes(samples, inbox, pg_conn_dsn)
     expected_lines = {}
-    for path in inbox.glob("DS_*.txt"):
+    for path in samples.glob("DS_*.txt"):
         raw = path.read_bytes().split(b"\n")
         expected_lines[path.name] = sum(
             1 for line in raw if line[:3] == b"B02" or (line[:3] == b"B04" and line[16:25].strip())
@@ -197,13 +274,15 @@ def test_process_killed_at_random_moments_still_ends_exactly_once(
         str(outbox),
         "--database-url",
         pg_conn_dsn,
+        "--settle",
+        "0",
     ]
     for delay in (0.6, 0.9, 1.2, 1.5, 1.8, 2.1, 2.4, 2.7):  # cover start-up, loads and finishing
         child = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         child.send_signal(signal.SIGKILL)
         child.wait()
-    process(inbox, outbox, pg_conn_dsn, check_code=0)
+    process(inbox, outbox, pg_conn_dsn, "--settle", "0", check_code=0)
 
     with closing(psycopg2.connect(pg_conn_dsn)) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT id, file_name, status, finished_at IS NOT NULL FROM edi_file")
@@ -220,6 +299,7 @@ def test_process_killed_at_random_moments_still_ends_exactly_once(
     )
     assert all(status == "accepted" and finished for _, _, status, finished in files)
     assert loaded == expected_lines
-    acks = list(outbox.glob("*.xml"))
-    assert sorted(int(p.stem.rsplit("_", 1)[1]) for p in acks) == sorted(i for i, *_ in files)
-    assert list(inbox.iterdir()) == []
+    acks = list(outbox.rglob("*.xml"))
+    declarations = sorted(i for i, name, *_ in files if name.startswith("DS_"))
+    assert sorted(int(p.stem.rsplit("_", 1)[1]) for p in acks) == declarations
+    assert [p for p in inbox.rglob("*") if p.is_file()] == []
