@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
 
-.PHONY: help demo test lint fmt bench postgres-bin db-stop clean
+.PHONY: help demo test lint fmt mutants bench postgres-bin db-stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ lint: $(STAMP)  ## ruff check and format check
 
 fmt: $(STAMP)  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+mutants: $(STAMP) postgres-bin  ## break each safety net on purpose: a test must notice every time
+	$(BIN)/python tests/mutants.py
 
 bench: $(STAMP) postgres-bin  ## throughput and memory figures on 1,000,000 employees, one JSON line
 	$(BIN)/python -m cnss_edi.bench

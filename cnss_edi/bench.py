@@ -248,20 +248,13 @@ def run_all(work: Path) -> dict:
             loads.append(_run_phase("load", str(batch), dsn, str(workers)))
         _cli_sql(server.url(), "CREATE DATABASE bench_process")
         dsn = make_dsn(server.url(), dbname="bench_process")
-        preetablis, declarations = work / "preetablis", work / "inbox"
-        preetablis.mkdir()
-        declarations.mkdir()
-        for path in batch.iterdir():
-            target = preetablis if path.name.startswith("AFFEBDS") else declarations
-            shutil.copy(path, target)
+        declarations = work / "inbox"
+        for path in batch.glob("DS_*"):  # each employer's declaration in its own drop box
+            box = declarations / path.name.split("_")[1] / "in"
+            box.mkdir(parents=True)
+            shutil.copy(path, box)
         preetabli_s, _ = _cli(
-            "process",
-            "--inbox",
-            str(preetablis),
-            "--outbox",
-            str(work / "outbox"),
-            "--database-url",
-            dsn,
+            "load-preetabli", *map(str, sorted(batch.glob("AFFEBDS_*"))), "--database-url", dsn
         )
         process_s, process_rss = _cli(
             "process",
@@ -271,8 +264,10 @@ def run_all(work: Path) -> dict:
             str(work / "outbox"),
             "--database-url",
             dsn,
+            "--settle",
+            "0",  # the batch was written before: nothing is uploading
         )
-        acknowledgements = len(list((work / "outbox").glob("DS_*.xml")))
+        acknowledgements = len(list((work / "outbox").rglob("DS_*.xml")))
     rss_limit = 3 * largest_mb + 300
     return {
         "batch": {

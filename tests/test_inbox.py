@@ -322,6 +322,25 @@ def test_byte_identical_copies_in_one_run_are_each_answered_once(pg_conn_dsn, pl
         store.close()
 
 
+def test_bytes_judged_meanwhile_by_another_worker_make_a_duplicate(store, places, monkeypatch):
+    (dropped,) = deliver(places, store, employees=5)
+    content = dropped.read_bytes()
+    run(places, store)
+    dropped.write_bytes(content)
+    real = Store.judgement_of
+
+    def not_yet(self: Store, sha256: str) -> None:
+        """The first lookup misses, as if another worker committed the same bytes between
+        our lookup and our insert."""
+        monkeypatch.setattr(Store, "judgement_of", real)
+
+    monkeypatch.setattr(Store, "judgement_of", not_yet)
+    (outcome,) = run(places, store).outcomes
+
+    assert outcome.status == "duplicate"
+    assert query(store, "SELECT count(*) FROM declaration") == [(1,)]
+
+
 def test_current_version_is_the_last_received_with_concurrent_runs(pg_conn_dsn, places):
     stores = [Store.open(pg_conn_dsn) for _ in range(2)]
     versions = 4

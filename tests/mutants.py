@@ -1,0 +1,144 @@
+"""`make mutants`: break each safety net on purpose and check that a test notices.
+
+Each mutant replaces one piece of source text, runs the tests that should catch it, and puts
+the source back. A mutant that survives (all its tests pass) is a safety net nobody tests.
+Not collected by pytest (no test_ prefix); run it by hand or with `make mutants`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    original: str
+    broken: str
+    tests: tuple[str, ...]
+
+
+MUTANTS = (
+    Mutant(
+        "the stored préétabli is never found",
+        "cnss_edi/store.py",
+        "            found = cursor.fetchone()\n            if found is None:",
+        "            found = None\n            if found is None:",
+        ("tests/test_inbox.py",),
+    ),
+    Mutant(
+        "the rate table takes the earliest rows in force",
+        "schemas/__init__.py",
+        "dates[-1]",
+        "dates[0]",
+        ("tests/test_schemas.py",),
+    ),
+    Mutant(
+        "interrupted files are not finished",
+        "cnss_edi/inbox.py",
+        "                finish(store, row, locations)\n",
+        "                pass\n",
+        ("tests/test_process.py",),
+    ),
+    Mutant(
+        "the archive step trusts the claimed file",
+        "cnss_edi/process.py",
+        "if dropbox.sha256_of(claimed) == row.sha256:",
+        "if True:",
+        ("tests/test_inbox.py",),
+    ),
+    Mutant(
+        "the drop box follows links",
+        "cnss_edi/dropbox.py",
+        "status = entry.stat(follow_symlinks=False)",
+        "status = entry.stat(follow_symlinks=True)",
+        ("tests/test_inbox.py",),
+    ),
+    Mutant(
+        "hard links are taken",
+        "cnss_edi/dropbox.py",
+        "elif status.st_nlink != 1:",
+        "elif False:",
+        ("tests/test_inbox.py",),
+    ),
+    Mutant(
+        "a file still changing is taken",
+        "cnss_edi/dropbox.py",
+        "    if settle <= 0 or all(",
+        "    if True or all(",
+        ("tests/test_inbox.py",),
+    ),
+    Mutant(
+        "the current version is the last committed",
+        "cnss_edi/store.py",
+        "later = current and receipt_id is not None and (current[1] or 0) > receipt_id",
+        "later = False",
+        ("tests/test_store.py", "tests/test_inbox.py"),
+    ),
+    Mutant(
+        "a rejection for the context blocks the same bytes sent right",
+        "validators/declaration.py",
+        "return self.findings.rejected and any(",
+        "return False and any(",
+        ("tests/test_inbox.py", "tests/test_declaration.py"),
+    ),
+    Mutant(
+        "acknowledgements keep mkstemp's 0600",
+        "cnss_edi/acknowledgement.py",
+        "        os.fchmod(handle, mode)\n",
+        "",
+        ("tests/test_inbox.py",),
+    ),
+    Mutant(
+        "a content judged meanwhile by another worker is an error",
+        "cnss_edi/process.py",
+        "        if error.diag.constraint_name != ONE_JUDGEMENT:",
+        "        if True:",
+        ("tests/test_inbox.py",),
+    ),
+    Mutant(
+        "a préétabli from a declarant is accepted",
+        "validators/declaration.py",
+        'if kind == "preetabli" and from_declarant:',
+        'if kind == "preetabli" and from_declarant and False:',
+        ("tests/test_inbox.py",),
+    ),
+)
+
+
+def survives(mutant: Mutant) -> bool:
+    path = ROOT / mutant.path
+    source = path.read_text()
+    if source.count(mutant.original) != 1:
+        raise SystemExit(f"{mutant.name}: the text to break is not found once in {mutant.path}")
+    path.write_text(source.replace(mutant.original, mutant.broken))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-m", "not slow", *mutant.tests],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        path.write_text(source)
+    return result.returncode == 0
+
+
+def main() -> int:
+    survivors = 0
+    for mutant in MUTANTS:
+        alive = survives(mutant)
+        survivors += alive
+        print(f"{'SURVIVED' if alive else 'killed  '}  {mutant.name}", flush=True)
+    print(f"{len(MUTANTS) - survivors} of {len(MUTANTS)} mutants killed")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
