@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -20,7 +17,6 @@ from validators.anomaly import Findings
 
 NAMESPACE = "urn:cnss-edi:acknowledgement:1"
 MOROCCO = ZoneInfo("Africa/Casablanca")  # times shown to people are Morocco's, zone named
-READABLE = 0o644  # the declarant's SFTP account reads its acknowledgements
 _SCHEMA_LOCK = threading.Lock()
 
 
@@ -166,21 +162,3 @@ def render(ack: AckContent) -> bytes:
         error = schema.error_log.last_error  # its message may quote a value: not repeated
         raise InvalidAcknowledgement(f"{error.type_name} at {error.path}")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-
-
-def write_atomically(path: Path, data: bytes, *, mode: int = READABLE) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over the target:
-    a reader never sees half an acknowledgement, and rewriting the same one is harmless.
-    The mode is set explicitly: mkstemp makes 0600 files, whatever the umask."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(handle, mode)
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

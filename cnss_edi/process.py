@@ -23,7 +23,8 @@ from pathlib import Path
 import psycopg2.errors
 
 from cnss_edi import dropbox
-from cnss_edi.acknowledgement import MOROCCO, AckContent, Original, render, write_atomically
+from cnss_edi.acknowledgement import MOROCCO, AckContent, Original, render
+from cnss_edi.files import write_atomically
 from cnss_edi.pricing import preetabli_lines, price
 from cnss_edi.store import ONE_JUDGEMENT, FileRow, Kind, Receipt, Status, Store
 from schemas import MAX_FILE_BYTES

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from cnss_edi.files import write_atomically
 from schemas import (
     RECORD_LENGTH,
     Field,
@@ -323,19 +323,6 @@ def _employer(
     return preetabli, declaration
 
 
-def _write_atomic(path: Path, blocks: list[np.ndarray]) -> None:
-    """Readers never see a half-written file: write a temporary name, then rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as handle:
-            for block in blocks:
-                handle.write(block.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_samples(
     out_dir: Path,
     *,
@@ -367,7 +354,7 @@ def write_samples(
         files = _employer(rng, number, period, employees, m, line_ending)
         for prefix, blocks in zip(("AFFEBDS", "DS"), files, strict=True):
             path = out_dir / f"{prefix}_{number:07d}_{period}.txt"
-            _write_atomic(path, blocks)
+            write_atomically(path, (np.ascontiguousarray(block).data for block in blocks))
             written.append(path)
         if progress is not None:
             progress((i + 1) * employees, employers * employees)
@@ -396,9 +383,7 @@ def write_flawed_copy(declaration: Path) -> Path:
         surname = lines[entrant][name.start : name.stop].rstrip()
         _overwrite(lines, entrant, name, surname.title())
     flawed = declaration.with_name(f"{declaration.stem}_ERREURS.txt")
-    tmp = flawed.with_name(f".{flawed.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(b"\n".join(lines))
-    os.replace(tmp, flawed)
+    write_atomically(flawed, b"\n".join(lines))
     return flawed
 
 

@@ -15,8 +15,8 @@ from cnss_edi.acknowledgement import (
     Original,
     render,
     summary_text,
-    write_atomically,
 )
+from cnss_edi.files import write_atomically
 from schemas import BRANCHES, acknowledgement_xsd_path
 from transforms.contributions import BranchAmounts, ContributionSummary
 from validators.anomaly import BLOCKING, WARNING, Anomaly, Findings
