@@ -57,6 +57,7 @@ def phase_pipeline(folder: Path) -> dict:
             roster = rosters[path.name.replace("DS_", "AFFEBDS_")]
             validation = validate(parsed, file_name=path.name, preetabli=roster)
             assert validation.status == "accepted", path
+            assert validation.period is not None
             contributions(parsed, validation.period)
             lines += parsed.lines.count
         return lines, time.perf_counter() - started
@@ -142,6 +143,7 @@ def phase_load(folder: Path, dsn: str, workers: int) -> dict:
     for path in _declarations(folder):
         parsed = parse(path.read_bytes())
         validation = validate(parsed)
+        assert validation.period is not None
         priced.append((path, validation, *price(parsed, validation.period)))
     stores = [Store.open(dsn) for _ in range(workers)]
 
@@ -164,8 +166,8 @@ def phase_load(folder: Path, dsn: str, workers: int) -> dict:
             store.insert_declaration(
                 cursor,
                 file_id=file_id,
-                affiliate=validation.affiliate,
-                period=validation.period,
+                affiliate=validation.affiliate or 0,
+                period=validation.period or "",
                 employees=validation.employees,
                 entrants=validation.entrants,
                 lines=table,

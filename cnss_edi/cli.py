@@ -86,9 +86,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.with_errors:
         paths.append(write_flawed_copy(paths[1]))
     print(f"{len(paths)} files written to {args.out}")
+    import numpy as np
+
     from transforms.keys import affiliate_key_ok
 
-    if not affiliate_key_ok([args.affiliate])[0]:
+    if not affiliate_key_ok(np.array([args.affiliate]))[0]:
         print(
             f"note: {args.affiliate} fails the public check-key algorithm; its files will "
             "carry a CLE_AFFILIE warning (not a rejection)",
@@ -154,6 +156,7 @@ def cmd_contributions(args: argparse.Namespace) -> int:
             worst = REJECTED
             _show_validation(name, raw, validation, as_json=args.json)
             continue
+        assert validation.period is not None  # an accepted declaration has its period
         _, summary = contributions(parsed, validation.period)
         if args.json:
             print(json.dumps(report.contributions_json(name, validation, summary)))

@@ -182,12 +182,8 @@ def survey(inbox: Path) -> Survey:
             except FileNotFoundError:
                 continue  # a box without in/ yet: nothing dropped
             except OSError as error:  # ELOOP, ENOTDIR: in/ is a link or a file
-                refused.append(
-                    Refused(
-                        f"{box}/in",
-                        f"inutilisable ({errno.errorcode.get(error.errno, error.errno)})",
-                    )
-                )
+                reason = "un lien" if error.errno == errno.ELOOP else error.strerror
+                refused.append(Refused(f"{box}/in", f"dossier inutilisable ({reason})"))
                 continue
             candidates += found
             refused += lost

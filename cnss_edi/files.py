@@ -10,7 +10,9 @@ from pathlib import Path
 READABLE = 0o644  # a declarant's SFTP account reads its acknowledgements; others read samples
 
 
-def write_atomically(path: Path, data: bytes | Iterable[bytes], *, mode: int = READABLE) -> None:
+def write_atomically(
+    path: Path, data: bytes | Iterable[bytes | memoryview], *, mode: int = READABLE
+) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over the target:
     a reader never sees half a file, and rewriting the same one is harmless. The mode is set
     explicitly: mkstemp makes 0600 files, whatever the umask."""

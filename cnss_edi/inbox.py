@@ -34,7 +34,7 @@ FATAL = (psycopg2.OperationalError, psycopg2.InterfaceError, OSError)
 
 @dataclass
 class InboxRun:
-    """What one run did: outcomes (in file id order), entries refused, uploads left waiting,
+    """What one run did: outcomes (in order of receipt), entries refused, uploads left waiting,
     and files an internal error left claimed for the next run."""
 
     outcomes: list[FileOutcome] = field(default_factory=list)
@@ -65,7 +65,7 @@ def process_inbox(
         groups.setdefault(queue_of(receipt), []).append(receipt)
     tally = _Tally(sum(map(len, groups.values())), progress)
     judged = _in_parallel(list(groups), store, workers, locations, tally, run)
-    run.outcomes = resumed + sorted(judged, key=lambda outcome: outcome.file_id)
+    run.outcomes = resumed + sorted(judged, key=lambda outcome: outcome.receipt_id or 0)
     for refused in run.refused:
         log.warning("%s refused: %s", refused.where, refused.reason)
     return run
@@ -166,7 +166,7 @@ def _in_parallel(
         pending.put(name)
 
     def worker(own: Store) -> list[FileOutcome]:
-        done = []
+        done: list[FileOutcome] = []
         while True:
             try:
                 name = pending.get_nowait()

@@ -50,7 +50,8 @@ def price(parsed: ParsedFile, period: str) -> tuple[pa.Table, ContributionSummar
         {
             "line_no": pa.array(amounts["line"].to_numpy()),
             "block": pa.DictionaryArray.from_arrays(
-                pa.array(np.repeat(np.int8([0, 1]), [len(b02), n04])), ["B02", "B04"]
+                pa.array(np.repeat(np.array([0, 1], dtype=np.int8), [len(b02), n04])),
+                ["B02", "B04"],
             ).cast(pa.string()),
             "insured_number": pa.array(amounts["insured_number"].to_numpy()),
             "full_name": texts(b02.strings("L_Nom_Prenom"), "L_Nom_Prenom"),

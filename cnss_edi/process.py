@@ -26,10 +26,10 @@ from cnss_edi import dropbox
 from cnss_edi.acknowledgement import MOROCCO, AckContent, Original, render
 from cnss_edi.files import write_atomically
 from cnss_edi.pricing import preetabli_lines, price
-from cnss_edi.store import ONE_JUDGEMENT, FileRow, Kind, Receipt, Status, Store
+from cnss_edi.store import ONE_JUDGEMENT, Cursor, FileRow, Kind, Receipt, Status, Store
 from schemas import MAX_FILE_BYTES
 from transforms.contributions import ContributionSummary
-from transforms.parse import parse
+from transforms.parse import ParsedFile, parse
 from validators.anomaly import Anomaly, Findings
 from validators.declaration import Validation, oversized, validate
 from validators.preetabli import Roster
@@ -135,6 +135,7 @@ class FileOutcome:
     resumed: bool = False  # finished after an interrupted run
     anomalies: tuple[Anomaly, ...] = ()  # as listed in the acknowledgement
     where: str = ""  # box/name as dropped
+    receipt_id: int | None = None  # order of receipt; None: loaded by an operator
 
     @classmethod
     def of(cls, ack: AckContent, row: FileRow, locations: Locations) -> FileOutcome:
@@ -153,6 +154,7 @@ class FileOutcome:
             ack.contributions,
             anomalies=ack.findings.anomalies,
             where=row.source_path,
+            receipt_id=row.receipt_id,
         )
 
     @classmethod
@@ -168,6 +170,7 @@ class FileOutcome:
             _acknowledgement_file(row, locations),
             resumed=True,
             where=row.source_path,
+            receipt_id=row.receipt_id,
         )
 
 
@@ -241,47 +244,63 @@ def _judge_and_store(
 def _judged(
     received: Received, raw: bytes | None, *, store: Store, locations: Locations
 ) -> FileOutcome:
-    """Parse, validate, price, store: the declaration or préétabli when accepted, anomalies."""
-    if raw is None:
+    """Parse, validate, price, store: the declaration or préétabli when accepted, and every
+    anomaly (warnings of an accepted file too)."""
+    if raw is None:  # larger than any valid declaration: judged on its size, never read
         validation = oversized(received.size)
-        parsed = None
-    else:
-        parsed = parse(raw)
-        validation = _validate(parsed, received, store)
+        return _commit(
+            received,
+            Verdict.of(validation),
+            _anomalies(store, validation),
+            store=store,
+            locations=locations,
+        )
+    parsed = parse(raw)
+    validation = _validate(parsed, received, store)
     verdict = Verdict.of(validation)
-    accepted = verdict.status == "accepted" and parsed is not None
-    lines = summary = None
-    if accepted and verdict.kind == "declaration":
-        lines, summary = price(parsed, validation.period)
+    store_anomalies = _anomalies(store, validation)
+    if verdict.status == "rejected":
+        return _commit(received, verdict, store_anomalies, store=store, locations=locations)
+    if verdict.kind == "preetabli":
 
-    def write(cursor: object, file_id: int) -> Stored:
-        if summary is not None:
-            _, version = store.insert_declaration(
-                cursor,
-                file_id=file_id,
-                receipt_id=received.receipt_id,
-                affiliate=validation.affiliate,
-                period=validation.period,
-                employees=validation.employees,
-                entrants=validation.entrants,
-                lines=lines,
-                summary=summary,
-            )
-            return Stored(version, summary)
-        if accepted:
-            store.insert_preetabli(
-                cursor,
-                file_id=file_id,
-                roster=Roster.from_parsed(parsed),
-                lines=preetabli_lines(parsed),
-            )
+        def write(cursor: Cursor, file_id: int) -> Stored:
+            roster, lines = Roster.from_parsed(parsed), preetabli_lines(parsed)
+            store.insert_preetabli(cursor, file_id=file_id, roster=roster, lines=lines)
+            return store_anomalies(cursor, file_id)
+
+        return _commit(received, verdict, write, store=store, locations=locations)
+    affiliate, period = validation.affiliate, validation.period
+    assert affiliate is not None  # an accepted declaration's header has both
+    assert period is not None
+    lines, summary = price(parsed, period)
+
+    def write_declaration(cursor: Cursor, file_id: int) -> Stored:
+        _, version = store.insert_declaration(
+            cursor,
+            file_id=file_id,
+            receipt_id=received.receipt_id,
+            affiliate=affiliate,
+            period=period,
+            employees=validation.employees,
+            entrants=validation.entrants,
+            lines=lines,
+            summary=summary,
+        )
+        store_anomalies(cursor, file_id)
+        return Stored(version, summary)
+
+    return _commit(received, verdict, write_declaration, store=store, locations=locations)
+
+
+def _anomalies(store: Store, validation: Validation) -> Callable[[Cursor, int], Stored]:
+    def write(cursor: Cursor, file_id: int) -> Stored:
         store.insert_anomalies(cursor, file_id, validation.findings.anomalies)
         return Stored()
 
-    return _commit(received, verdict, write, store=store, locations=locations)
+    return write
 
 
-def _validate(parsed: object, received: Received, store: Store) -> Validation:
+def _validate(parsed: ParsedFile, received: Received, store: Store) -> Validation:
     kind = file_kind(parsed)
     affiliate, period = header(parsed, kind)
     roster = None
@@ -301,7 +320,7 @@ def _validate(parsed: object, received: Received, store: Store) -> Validation:
 def _commit(
     received: Received,
     verdict: Verdict,
-    write: Callable[[object, int], Stored] | None = None,
+    write: Callable[[Cursor, int], Stored] | None = None,
     *,
     store: Store,
     locations: Locations,
@@ -350,7 +369,7 @@ def _commit(
     return FileOutcome.of(ack, row, locations)
 
 
-def _destinations(store: Store, cursor: object, received: Received, ack: AckContent) -> FileRow:
+def _destinations(store: Store, cursor: Cursor, received: Received, ack: AckContent) -> FileRow:
     """Acknowledgement and archive paths, relative to the outbox and the archive, named by
     the file id and a short sanitised stem: they never collide and always fit."""
     stem, file_id = dropbox.safe_stem(received.name), ack.file_id

@@ -151,8 +151,8 @@ def process_text(run: InboxRun, inbox: Path, outbox: Path, archive: Path) -> str
         f"duplicate {counts['duplicate']}, refused {len(run.refused)}"
     )
     if declarations:
-        total = _sum_summaries([o.contributions for o in declarations])
-        employees = sum(o.employees + o.entrants for o in declarations)
+        total = _sum_summaries([o.contributions for o in declarations if o.contributions])
+        employees = sum((o.employees or 0) + (o.entrants or 0) for o in declarations)
         rows.append(
             f"{len(declarations)} declarations loaded, {employees:,} employees; "
             "amounts due per branch:"

@@ -304,7 +304,10 @@ def _employer(
     top = {**head, **_header(rng, period)}
     transfer = int(f"{affiliate:07d}{period[2:]}{rng.integers(1, 1000):03d}")
     sums = {"B03": _totals("B03", staff, k), "B05": _totals("B05", new, m)}
-    b06 = {t.field: sum(sums[r][t.summed] for r in t.over) for t in totals("B06")}
+    b06 = {}
+    for total in totals("B06"):
+        assert total.summed is not None  # B06 adds up fields of B03 and B05, not lines
+        b06[total.field] = sum(sums[record][total.summed] for record in total.over)
     preetabli = [
         _encode("A00", 1, {"N_Identif_Transfert": transfer, "L_Cat": "A0"}, eol),
         _encode("A01", 1, top, eol),

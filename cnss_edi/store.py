@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg2
 import psycopg2.extras
@@ -29,6 +29,7 @@ from validators.preetabli import AF_FIELDS, Roster
 SCHEMA_LOCK = 7_340_001  # advisory lock id: one schema migration at a time
 
 
+Cursor = psycopg2.extensions.cursor
 Kind = Literal["declaration", "preetabli"]
 Status = Literal["accepted", "rejected", "duplicate"]
 
@@ -78,6 +79,13 @@ _RECEIPT_COLUMNS = sql.SQL(", ").join(sql.Identifier(f.name) for f in fields(Rec
 ONE_JUDGEMENT = "edi_file_one_judgement"
 
 
+def _one(cursor: Cursor) -> tuple[Any, ...]:
+    """The row of a statement that always returns one (RETURNING, an aggregate, a lock)."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row
+
+
 def receipt_key(receipt_id: int) -> str:
     """The lock held while a receipt is claimed, judged or finished."""
     return f"receipt:{receipt_id}"
@@ -108,7 +116,7 @@ class Store:
         self.connection.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[psycopg2.extensions.cursor]:
+    def transaction(self) -> Iterator[Cursor]:
         """Commit on success, roll back on any exception (then re-raise)."""
         with self.connection, self.connection.cursor() as cursor:
             yield cursor
@@ -120,7 +128,7 @@ class Store:
         function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
         with self.transaction() as cursor:
             cursor.execute(f"SELECT {function}(hashtextextended(%s, 0))", (key,))
-            acquired = wait or cursor.fetchone()[0]  # pg_advisory_lock returns once it has it
+            acquired = wait or _one(cursor)[0]  # pg_advisory_lock returns once it has it
         try:
             yield acquired
         finally:
@@ -144,7 +152,7 @@ class Store:
                 ).format(_RECEIPT_COLUMNS),
                 (box, file_name, usable_name, size_bytes),
             )
-            receipt = Receipt(*cursor.fetchone())
+            receipt = Receipt(*_one(cursor))
             cursor.execute(
                 "SELECT pg_advisory_lock(hashtextextended(%s, 0))", (receipt_key(receipt.id),)
             )
@@ -194,7 +202,7 @@ class Store:
         with self.transaction() as cursor:
             query = sql.SQL("SELECT {} FROM edi_file ").format(_FILE_COLUMNS) + sql.SQL(where)
             cursor.execute(query, parameters)
-            names = [column.name for column in cursor.description]
+            names = [column.name for column in cursor.description or ()]
             return [FileRow(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
     def roster(self, affiliate: int, period: str) -> Roster | None:
@@ -231,7 +239,7 @@ class Store:
 
     # -- writing (inside a transaction) ----------------------------------------------------
 
-    def insert_file(self, cursor: psycopg2.extensions.cursor, **values: object) -> int:
+    def insert_file(self, cursor: Cursor, **values: object) -> int:
         """A received file's row, columns by name; the acknowledgement is set later with
         set_destinations."""
         for column in ("acknowledgement_xml", "acknowledgement_path", "archive_path"):
@@ -243,11 +251,11 @@ class Store:
             ),
             tuple(values.values()),
         )
-        return cursor.fetchone()[0]
+        return _one(cursor)[0]
 
     def set_destinations(
         self,
-        cursor: psycopg2.extensions.cursor,
+        cursor: Cursor,
         file_id: int,
         *,
         acknowledgement: str,
@@ -261,9 +269,7 @@ class Store:
             (acknowledgement, archive, xml.decode("utf-8"), file_id),
         )
 
-    def insert_anomalies(
-        self, cursor: psycopg2.extensions.cursor, file_id: int, anomalies: Sequence[Anomaly]
-    ) -> None:
+    def insert_anomalies(self, cursor: Cursor, file_id: int, anomalies: Sequence[Anomaly]) -> None:
         psycopg2.extras.execute_values(
             cursor,
             "INSERT INTO anomaly (edi_file_id, seq, code, severity, line, record, field, value,"
@@ -276,7 +282,7 @@ class Store:
 
     def insert_declaration(
         self,
-        cursor: psycopg2.extensions.cursor,
+        cursor: Cursor,
         *,
         file_id: int,
         receipt_id: int | None = None,
@@ -296,26 +302,29 @@ class Store:
         """
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (affiliate, int(period)))
         cursor.execute("SELECT nextval(pg_get_serial_sequence('declaration', 'id'))")
-        declaration_id = cursor.fetchone()[0]
+        declaration_id = _one(cursor)[0]
         cursor.execute(
             "SELECT id, receipt_id FROM declaration"
             " WHERE affiliate = %s AND period = %s AND superseded_by IS NULL",
             (affiliate, period),
         )
         current = cursor.fetchone()
-        later = current and receipt_id is not None and (current[1] or 0) > receipt_id
-        superseded_by = current[0] if later else None
-        if current and not later:
-            cursor.execute(
-                "UPDATE declaration SET superseded_by = %s WHERE id = %s",
-                (declaration_id, current[0]),
-            )
+        superseded_by = None
+        if current is not None:
+            current_id, current_receipt = current
+            if receipt_id is not None and (current_receipt or 0) > receipt_id:
+                superseded_by = current_id  # received before the current one: history
+            else:
+                cursor.execute(
+                    "UPDATE declaration SET superseded_by = %s WHERE id = %s",
+                    (declaration_id, current_id),
+                )
         cursor.execute(
             "SELECT coalesce(max(version), 0) + 1 FROM declaration"
             " WHERE affiliate = %s AND period = %s",
             (affiliate, period),
         )
-        version = cursor.fetchone()[0]
+        version = _one(cursor)[0]
         cursor.execute(
             "INSERT INTO declaration (id, edi_file_id, receipt_id, superseded_by, affiliate,"
             " period, version, employees, entrants, total_gross, total_capped, employer_due,"
@@ -356,14 +365,14 @@ class Store:
         return declaration_id, version
 
     def insert_preetabli(
-        self, cursor: psycopg2.extensions.cursor, *, file_id: int, roster: Roster, lines: pa.Table
+        self, cursor: Cursor, *, file_id: int, roster: Roster, lines: pa.Table
     ) -> int:
         cursor.execute(
             "INSERT INTO preetabli (edi_file_id, affiliate, period, transfer_id, employees)"
             " VALUES (%s, %s, %s, %s, %s) RETURNING id",
             (file_id, roster.affiliate, roster.period, roster.transfer_id, lines.num_rows),
         )
-        preetabli_id = cursor.fetchone()[0]
+        preetabli_id = _one(cursor)[0]
         self.copy(
             cursor,
             "preetabli_line",
@@ -381,7 +390,7 @@ class Store:
             )
 
     @staticmethod
-    def copy(cursor: psycopg2.extensions.cursor, table: str, rows: pa.Table) -> None:
+    def copy(cursor: Cursor, table: str, rows: pa.Table) -> None:
         """COPY an Arrow table into `table`, columns matched by name."""
         buffer = io.BytesIO()
         pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))

@@ -77,8 +77,8 @@ MUTANTS = (
     Mutant(
         "the current version is the last committed",
         "cnss_edi/store.py",
-        "later = current and receipt_id is not None and (current[1] or 0) > receipt_id",
-        "later = False",
+        "if receipt_id is not None and (current_receipt or 0) > receipt_id:",
+        "if False:",
         ("tests/test_store.py", "tests/test_inbox.py"),
     ),
     Mutant(

@@ -48,7 +48,7 @@ def per_employee(salaries: pd.DataFrame, rates: Sequence[Rate]) -> pd.DataFrame:
     for share in SHARES:  # numpy sums, then one DataFrame: pandas column by column is slow
         parts = [v for k, v in columns.items() if k.endswith(f"_{share}")]
         columns[share] = (
-            np.sum(parts, axis=0, dtype=np.int64)
+            np.asarray(np.sum(parts, axis=0, dtype=np.int64))
             if parts
             else np.zeros(len(salaries), dtype=np.int64)
         )

@@ -371,7 +371,7 @@ def _format(hit: Hits, index: int, lines: Lines) -> Anomaly:
     value = hit.item("value", index)
     if value is None and hit.field and hit.record and line is not None and line <= lines.count:
         f = layout_field(hit.record, hit.field)
-        value = lines.text([line], f.start, f.stop)[0].strip()
+        value = lines.text(np.array([line]), f.start, f.stop)[0].strip()
     expected = hit.item("expected", index)
     severity, template = RULES[hit.code]
     message = template.format(

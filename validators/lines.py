@@ -284,13 +284,13 @@ def check_occasional_ceiling(staff: Employees, occasional: np.ndarray) -> Hits:
 def check_duplicates(parsed: ParsedFile) -> list[Hits]:
     """An insured number declared twice, across B02 and the entrants (B04)."""
     blocks = [parsed.block("B02"), parsed.block("B04")]
-    numbers, lines, origin = [], [], []
+    parts: tuple[list[np.ndarray], ...] = ([], [], [])
     for index, block in enumerate(blocks):
         keep = regular_number(block.number("N_Num_Assure"), block.valid("N_Num_Assure"))
-        numbers.append(block.number("N_Num_Assure")[keep])
-        lines.append(block.line[keep])
-        origin.append(np.full(keep.sum(), index))
-    numbers, lines, origin = (np.concatenate(a) for a in (numbers, lines, origin))
+        parts[0].append(block.number("N_Num_Assure")[keep])
+        parts[1].append(block.line[keep])
+        parts[2].append(np.full(keep.sum(), index))
+    numbers, lines, origin = (np.concatenate(part) for part in parts)
     order = np.lexsort((lines, numbers))  # by number, then line: equal numbers side by side
     numbers, lines, origin = numbers[order], lines[order], origin[order]
     repeated = np.concatenate(([False], numbers[1:] == numbers[:-1]))

@@ -66,13 +66,15 @@ def _check_order(lines: Lines, order: tuple[str, ...], numbers: np.ndarray) -> l
                 "TYPE_ENREGISTREMENT",
                 ~known,
                 numbers,
-                value=lambda at: lines.text([at + 1], 0, TYPE_WIDTH)[0],
+                value=lambda at: lines.text(np.array([at + 1]), 0, TYPE_WIDTH)[0],
             )
         )
     ranks, known_numbers = rank[known], numbers[known]
     # The highest rank seen before each line (a running maximum, shifted by one): a line
     # ranked below it comes after a record that should follow it.
-    previous_max = np.maximum.accumulate(np.concatenate((np.int8([-1]), ranks[:-1])))
+    previous_max = np.maximum.accumulate(
+        np.concatenate((np.array([-1], dtype=np.int8), ranks[:-1]))
+    )
     misplaced = ranks < previous_max
     for position in np.unique(ranks[misplaced]).tolist():  # one Hits per record, for its label
         out.append(
