@@ -3,7 +3,9 @@ rejections, drop-box accounts, and crashes at the dangerous moments."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from lxml import etree
 
 from cnss_edi import process as process_module
+from cnss_edi.acknowledgement import MOROCCO
 from cnss_edi.inbox import process_inbox
 from cnss_edi.sample import write_samples
 from cnss_edi.store import Store
@@ -197,3 +200,30 @@ def test_logs_carry_no_salary_name_or_cin(store, places, caplog):
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert caplog.records  # the run did log
     assert not [s for s in secrets if len(s) >= 4 and s in logged]  # not "0": too common
+
+
+def test_an_accepted_declaration_keeps_its_warnings(store, places):
+    this_month = dt.datetime.now(MOROCCO).strftime("%Y%m")
+    deliver(places, store, period=this_month, employees=5)
+
+    (outcome,) = outcomes_of(places, store)
+
+    assert outcome.status == "accepted"
+    assert [a.code for a in outcome.anomalies] == ["PERIODE_EN_COURS"]  # begun, not ended
+    stored = query(store, "SELECT code FROM anomaly WHERE edi_file_id = %s", outcome.file_id)
+    assert stored == [("PERIODE_EN_COURS",)]
+
+
+def test_receipt_time_is_our_clock_not_the_clients(store, places):
+    (dropped,) = deliver(places, store, employees=5)
+    future = dt.datetime(2031, 1, 1, tzinfo=dt.UTC).timestamp()
+    os.utime(dropped, (future, future))  # an SFTP client may set any modification time
+    before = dt.datetime.now(dt.UTC)
+
+    (outcome,) = outcomes_of(places, store, settle=0.1)
+
+    assert outcome.status == "accepted"  # not skipped, not "future"
+    ((received_at,),) = query(
+        store, "SELECT received_at FROM edi_file WHERE id = %s", outcome.file_id
+    )
+    assert before <= received_at <= dt.datetime.now(dt.UTC)
