@@ -253,13 +253,21 @@ class NotARegularFile(Exception):
 
 def read_regular(path: Path, *, limit: int, follow: bool = False) -> tuple[bytes | None, int]:
     """A regular file's bytes, or (None, size) when it is larger than `limit`: nothing larger
-    than a valid declaration is ever read into memory. Never blocks on a FIFO or a device."""
+    than a valid declaration is ever read into memory. Never blocks on a FIFO or a device.
+    Without `follow` (a claimed file), a link of either kind is refused as well."""
     flags = _OPEN_FILE & ~(os.O_NOFOLLOW if follow else 0)
-    fd = os.open(path, flags)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        if error.errno == errno.ELOOP and not follow:  # a link swapped in before the claim
+            raise NotARegularFile("lien symbolique") from None
+        raise
     try:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):
             raise NotARegularFile(_kind(status.st_mode))
+        if status.st_nlink != 1 and not follow:  # another name could still rewrite it
+            raise NotARegularFile("fichier à liens multiples")
         if status.st_size > limit:
             return None, status.st_size
         os.set_blocking(fd, True)

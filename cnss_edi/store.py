@@ -125,9 +125,13 @@ class Store:
     def lock(self, key: str, *, wait: bool = False) -> Iterator[bool]:
         """Hold a session advisory lock named `key`; yields False if another session holds it
         (or waits for it with `wait`). A crashed worker's session ends, and its locks with it."""
-        function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+        statement = (
+            "SELECT pg_advisory_lock(hashtextextended(%s, 0))"
+            if wait
+            else "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
+        )
         with self.transaction() as cursor:
-            cursor.execute(f"SELECT {function}(hashtextextended(%s, 0))", (key,))
+            cursor.execute(statement, (key,))
             acquired = wait or _one(cursor)[0]  # pg_advisory_lock returns once it has it
         try:
             yield acquired

@@ -109,6 +109,20 @@ MUTANTS = (
         'if kind == "preetabli" and from_declarant and False:',
         ("tests/test_inbox.py",),
     ),
+    Mutant(
+        "a link swapped in before the claim stops every run",
+        "cnss_edi/dropbox.py",
+        "if error.errno == errno.ELOOP and not follow:",
+        "if False:",
+        ("tests/test_inbox.py",),
+    ),
+    Mutant(
+        "a second name for the claimed bytes goes unnoticed",
+        "cnss_edi/dropbox.py",
+        "if status.st_nlink != 1 and not follow:",
+        "if False:",
+        ("tests/test_inbox.py",),
+    ),
 )
 
 
@@ -130,15 +144,17 @@ def survives(mutant: Mutant) -> bool:
     return result.returncode == 0
 
 
-def main() -> int:
+def main(names: list[str]) -> int:
+    """Run every mutant, or those whose name contains one of `names`."""
+    chosen = [m for m in MUTANTS if not names or any(n in m.name for n in names)]
     survivors = 0
-    for mutant in MUTANTS:
+    for mutant in chosen:
         alive = survives(mutant)
         survivors += alive
         print(f"{'SURVIVED' if alive else 'killed  '}  {mutant.name}", flush=True)
-    print(f"{len(MUTANTS) - survivors} of {len(MUTANTS)} mutants killed")
+    print(f"{len(chosen) - survivors} of {len(chosen)} mutants killed")
     return 1 if survivors else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -101,6 +101,37 @@ def test_special_entries_are_refused_without_blocking_the_others(store, places, 
         assert [o.status for o in result.outcomes] == ["accepted"]
 
 
+@pytest.mark.parametrize("swap", ["symlink", "hardlink", "fifo"])
+def test_an_entry_swapped_between_the_look_and_the_claim_is_refused(
+    store, places, tmp_path, monkeypatch, swap
+):
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"not the employer's")
+    (dropped,) = deliver(places, store, employees=5)
+    real = inbox_module.dropbox.claim
+
+    def swapped(inbox, candidate, receipt_id):
+        replacement = dropped.with_name("swap")
+        if swap == "symlink":
+            replacement.symlink_to(secret)
+        elif swap == "hardlink":
+            os.link(dropped, replacement)  # the employer keeps a second name for the bytes
+        else:
+            os.mkfifo(replacement)
+        if swap != "hardlink":
+            replacement.rename(dropped)
+        return real(inbox, candidate, receipt_id)
+
+    monkeypatch.setattr(inbox_module.dropbox, "claim", swapped)
+    result = run(places, store)
+
+    assert result.outcomes == []
+    assert [r.where for r in result.refused] == ["1234567/in/DS_1234567_202610.txt"]
+    assert secret.read_bytes() == b"not the employer's"
+    assert query(store, "SELECT count(*) FROM receipt") == [(0,)]
+    assert run(places, store).outcomes == []  # the next run is not stuck on it
+
+
 def test_a_box_whose_in_folder_is_a_link_is_refused(store, places, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     write_samples(elsewhere, affiliate=1234567, period="202610", employees=5)
