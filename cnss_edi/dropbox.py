@@ -9,8 +9,8 @@ upload under the same name is a new file.
 Rules: entries are looked at with lstat and opened with O_NOFOLLOW, so no link is followed;
 only a regular file with one link is taken (a symlink, FIFO, socket, device, folder or hard
 link is refused and reported); a name is only ever used as one path component under a folder
-opened by us; a file is taken when it looked the same (size, mtime, ctime, inode) at two looks
-`settle` seconds apart on our clock, and never while its name says it is still uploading.
+opened by us; a file is taken once it has not changed for `settle` seconds on our clock, and
+never while its name says it is still uploading.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ class Received:
     """A file as it arrived, before anyone judged it."""
 
     name: str  # printable (dropbox.printable)
+    box: str  # the drop box's folder, e.g. 1234567/in; "" for a flat inbox or an operator
     where: str  # box/name, printable
     sha256: str
     size: int
@@ -62,10 +63,6 @@ class Received:
     receipt_id: int | None  # None: loaded by an operator
     account: int | None  # the affiliate whose box it was dropped in
     usable_name: bool = True
-
-    @property
-    def box(self) -> str:
-        return self.where.rpartition("/")[0]
 
 
 @dataclass(frozen=True)
@@ -190,6 +187,7 @@ def process_receipt(receipt: Receipt, *, store: Store, locations: Locations) -> 
     raw, size = dropbox.read_regular(path, limit=MAX_FILE_BYTES)
     received = Received(
         name=receipt.file_name,
+        box=receipt.box,
         where=f"{receipt.box}/{receipt.file_name}" if receipt.box else receipt.file_name,
         sha256=hashlib.sha256(raw).hexdigest() if raw is not None else dropbox.sha256_of(path),
         size=size,
@@ -205,6 +203,7 @@ def load_preetabli(path: Path, raw: bytes, *, store: Store, locations: Locations
     """An operator loads a préétabli CNSS issued (never from a drop box)."""
     received = Received(
         name=dropbox.printable(path.name),
+        box="",
         where=dropbox.printable(str(path)),
         sha256=hashlib.sha256(raw).hexdigest(),
         size=len(raw),
