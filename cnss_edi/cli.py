@@ -104,10 +104,13 @@ def _validation(path: Path, roster: Roster | None = None) -> tuple[bytes, Parsed
     from validators.declaration import validate
 
     raw = _read(path)
-    if raw is None:
-        from validators.declaration import oversized
+    from validators.declaration import oversized, too_many_lines
 
+    if raw is None:
         return b"", parse(b""), oversized(path.stat().st_size)
+    refusal = too_many_lines(raw)
+    if refusal is not None:
+        return raw, parse(b""), refusal
     parsed = parse(raw)
     validation = validate(parsed, file_name=path.name, preetabli=roster, today=dt.date.today())
     return raw, parsed, validation

@@ -31,7 +31,7 @@ from schemas import MAX_FILE_BYTES
 from transforms.contributions import ContributionSummary
 from transforms.parse import ParsedFile, parse
 from validators.anomaly import Anomaly, Findings
-from validators.declaration import Validation, oversized, validate
+from validators.declaration import Validation, oversized, too_many_lines, validate
 from validators.preetabli import Roster
 from validators.structure import file_kind, header
 
@@ -245,8 +245,10 @@ def _judged(
 ) -> FileOutcome:
     """Parse, validate, price, store: the declaration or préétabli when accepted, and every
     anomaly (warnings of an accepted file too)."""
-    if raw is None:  # larger than any valid declaration: judged on its size, never read
-        validation = oversized(received.size)
+    # Larger, or more lines, than any valid declaration: judged on that alone, never parsed.
+    refusal = oversized(received.size) if raw is None else too_many_lines(raw)
+    if refusal is not None:
+        validation = refusal
         return _commit(
             received,
             Verdict.of(validation),
@@ -254,6 +256,7 @@ def _judged(
             store=store,
             locations=locations,
         )
+    assert raw is not None
     parsed = parse(raw)
     validation = _validate(parsed, received, store)
     verdict = Verdict.of(validation)

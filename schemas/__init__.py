@@ -237,20 +237,29 @@ def totals(record: str) -> tuple[Total, ...]:
     return _totals()[record]
 
 
-def _max_file_bytes() -> int:
-    """The largest a valid declaration can be, from the layout: B06 N_Nbr_Salaries counts
+def _max_lines() -> int:
+    """The most lines a valid declaration can have, from the layout: B06 N_Nbr_Salaries counts
     every B02 and B04 line in 6 digits, so at most 999,999 of them, plus the empty B04 (when
-    none is an entrant) and the five single records B00, B01, B03, B05 and B06; every line
-    260 characters and a CRLF, plus one tolerated final empty line. About 262 MB; a préétabli
-    (A00-A03) is smaller. A file past this is refused unread."""
+    none is an entrant), the five single records B00, B01, B03, B05 and B06, and one tolerated
+    final empty line. A préétabli (A00-A03) has fewer."""
     employees = 10 ** field("B06", "N_Nbr_Salaries").length - 1
     details = ("B02", "B04")  # the only records that repeat, one line per employee
     singles = sum(1 for record in record_layouts() if record[0] == "B" and record not in details)
+    return singles + employees + 1 + 1
+
+
+def _max_file_bytes() -> int:
+    """The largest a valid declaration can be: its most lines, each 260 characters and a CRLF,
+    the tolerated final empty line being a CRLF alone. About 262 MB. A file past this is
+    refused unread."""
     crlf = len(b"\r\n")
-    return (singles + employees + 1) * (RECORD_LENGTH + crlf) + crlf
+    return (_max_lines() - 1) * (RECORD_LENGTH + crlf) + crlf
 
 
 MAX_FILE_BYTES = _max_file_bytes()
+# A file of more lines is refused before its lines are split: memory then never follows a
+# count of lines that no valid file can reach (20 MB of empty lines are 20 million of them).
+MAX_LINES = _max_lines()
 
 
 def ddl() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import MAX_FILE_BYTES, RECORD_LENGTH
+from schemas import MAX_FILE_BYTES, MAX_LINES, RECORD_LENGTH
 from tests import test_lines, test_preetabli, test_structure, test_totals
 from tests.edi import (
     AFFILIATE,
@@ -24,7 +24,7 @@ from tests.edi import (
 )
 from transforms.parse import parse
 from validators.anomaly import RULES
-from validators.declaration import oversized, validate
+from validators.declaration import oversized, too_many_lines, validate
 
 DEC, PRE = declaration(), preetabli()
 
@@ -34,7 +34,7 @@ def test_every_rule_is_exercised():
     # Each code has at least one table row (TOTAL_DEPASSEMENT on B03 also has its own test);
     # a file too large to read is judged on its size alone (test_oversized_file_...), and the
     # drop box's rules on where a file came from have their own tests below.
-    context = {"FICHIER_TROP_GRAND", "PREETABLI_DEPOSE", "NOM_FICHIER_INVALIDE"}
+    context = {"FICHIER_TROP_GRAND", "TROP_DE_LIGNES", "PREETABLI_DEPOSE", "NOM_FICHIER_INVALIDE"}
     assert set(RULES) - context == {case.code for case in cases}
     ids = [case.id for case in cases]
     assert len(ids) == len(set(ids))
@@ -198,3 +198,21 @@ def test_oversized_file_is_rejected_unread():
     assert f"{MAX_FILE_BYTES + 1} octets" in anomaly.message
     assert f"({MAX_FILE_BYTES} octets)" in anomaly.message
     assert (result.findings.total, result.findings.blocking_total) == (1, 1)
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"])
+def test_more_lines_than_any_declaration_are_refused_before_splitting(end):
+    assert too_many_lines(DEC) is None
+    assert too_many_lines(end * MAX_LINES) is None
+    result = too_many_lines(end * (MAX_LINES + 1))
+    assert result is not None
+    (anomaly,) = result.findings.anomalies
+    assert (anomaly.code, anomaly.value) == ("TROP_DE_LIGNES", str(MAX_LINES + 1))
+
+
+def test_max_lines_is_the_longest_declaration():
+    rows = [line for line in lines_of(DEC) if line]
+    employees = sum(1 for line in rows if line[:3] in (b"B02", b"B04"))
+    singles = len(rows) - employees
+    # The DEC sample has entrants, so no empty B04: add it, and the tolerated final empty line.
+    assert singles + 999_999 + 1 + 1 == MAX_LINES

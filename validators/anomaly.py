@@ -25,6 +25,11 @@ DEFAULT_CAP = 1000
 # code: (severity, message). Placeholders: {record} {field} {value} {expected}.
 RULES: dict[str, tuple[str, str]] = {
     "FICHIER_VIDE": (BLOCKING, "Le fichier est vide."),
+    "TROP_DE_LIGNES": (
+        BLOCKING,
+        "Le fichier compte au moins {value} lignes, plus que la plus grande déclaration "
+        "possible ({expected} lignes) : ses lignes n'ont pas été lues.",
+    ),
     "FICHIER_TROP_GRAND": (
         BLOCKING,
         "Le fichier fait {value} octets, plus que la plus grande déclaration possible "

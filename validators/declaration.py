@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from schemas import MAX_FILE_BYTES, NoRuleInForce, ceiling_for
+from schemas import MAX_FILE_BYTES, MAX_LINES, NoRuleInForce, ceiling_for
 from transforms.parse import ParsedFile, split_lines
 from validators import lines, structure, totals
 from validators.anomaly import CONTEXT_CODES, DEFAULT_CAP, Findings, collect, file_level
@@ -95,6 +95,23 @@ def validate(
         employees=len(parsed.block(detail)),
         entrants=entrants,
         findings=collect(hits, parsed.lines, cap=cap),
+    )
+
+
+def too_many_lines(raw: bytes) -> Validation | None:
+    """The verdict on a file with more lines than any valid declaration, found by counting
+    line ends (no per-line array is built); None when the file may be split into lines."""
+    lines = max(raw.count(b"\n"), raw.count(b"\r"))  # LF, CRLF or lone CR endings
+    if lines <= MAX_LINES:
+        return None
+    hit = file_level("TROP_DE_LIGNES", value=lines, expected=MAX_LINES)
+    return Validation(
+        kind="declaration",
+        affiliate=None,
+        period=None,
+        employees=0,
+        entrants=0,
+        findings=collect([hit], split_lines(b"")),
     )
 
 
