@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from schemas import MAX_FILE_BYTES, MAX_LINES, NoRuleInForce, ceiling_for
 from transforms.parse import ParsedFile, split_lines
 from validators import lines, structure, totals
-from validators.anomaly import CONTEXT_CODES, DEFAULT_CAP, Findings, collect, file_level
+from validators.anomaly import CONTEXT_CODES, DEFAULT_CAP, Findings, Hits, collect, file_level
 from validators.preetabli import Roster, check_against_preetabli
 
 
@@ -104,21 +104,17 @@ def too_many_lines(raw: bytes) -> Validation | None:
     lines = max(raw.count(b"\n"), raw.count(b"\r"))  # LF, CRLF or lone CR endings
     if lines <= MAX_LINES:
         return None
-    hit = file_level("TROP_DE_LIGNES", value=lines, expected=MAX_LINES)
-    return Validation(
-        kind="declaration",
-        affiliate=None,
-        period=None,
-        employees=0,
-        entrants=0,
-        findings=collect([hit], split_lines(b"")),
-    )
+    return _unread(file_level("TROP_DE_LIGNES", value=lines, expected=MAX_LINES))
 
 
 def oversized(size_bytes: int) -> Validation:
     """The verdict on a file larger than schemas.MAX_FILE_BYTES, which the caller must not
     read: rejected with FICHIER_TROP_GRAND (its size and the limit; nothing of its content)."""
-    hit = file_level("FICHIER_TROP_GRAND", value=size_bytes, expected=MAX_FILE_BYTES)
+    return _unread(file_level("FICHIER_TROP_GRAND", value=size_bytes, expected=MAX_FILE_BYTES))
+
+
+def _unread(hit: Hits) -> Validation:
+    """A file judged on its size alone: no header read, nothing counted."""
     return Validation(
         kind="declaration",
         affiliate=None,
