@@ -371,6 +371,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _without_driver_dumps(hook: Callable[..., object]) -> Callable[..., object]:
+    """`hook` (sys.excepthook), except for reports of psycopg2's own errors.
+
+    When the server goes away during COPY, psycopg2 meets a second error while raising the
+    first, prints that pair itself from C (PyErr_Print, which calls sys.excepthook, from
+    whichever thread was copying) and raises a third. The dump is a chained exception on
+    stderr that may quote a row (a name, a salary) from PostgreSQL's CONTEXT line; the error
+    that stops the run still reaches main, which prints one line."""
+
+    def excepthook(kind: type[BaseException], error: BaseException, tb: object) -> None:
+        import psycopg2
+
+        chain: BaseException | None = error
+        seen: set[int] = set()
+        while chain is not None and id(chain) not in seen:
+            if isinstance(chain, psycopg2.Error):
+                return
+            seen.add(id(chain))
+            chain = chain.__cause__ or chain.__context__
+        hook(kind, error, tb)
+
+    return excepthook
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(validators, "PROJECT_PACKAGE", False):  # PyPI's `validators` shadows ours
         print(
@@ -384,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    previous_hook = sys.excepthook  # psycopg2 prints some errors itself: see the wrapper
+    if not os.environ.get("CNSS_EDI_DEBUG"):
+        sys.excepthook = _without_driver_dumps(previous_hook)
     try:
         return args.handler(args)
     except BrokenPipeError:  # `cnss-edi validate f | head`: the reader has seen enough
@@ -399,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"cnss-edi {args.command}: failed: {describe_failure(error)}", file=sys.stderr)
         return FAILURE
+    finally:
+        sys.excepthook = previous_hook
 
 
 if __name__ == "__main__":

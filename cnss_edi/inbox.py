@@ -146,9 +146,19 @@ def _judge_one(
     except FATAL:
         raise
     except Exception as error:  # a bug: this file waits, the others go on
+        if _database_gone(error, store):
+            raise
         log.error("receipt %s: internal error %s", receipt.id, type(error).__name__)
         run.failed.append(where)
     return None
+
+
+def _database_gone(error: Exception, store: Store) -> bool:
+    """A lost server that psycopg2 does not call an OperationalError: libpq reports a server
+    gone during a statement or a COPY as a bare DatabaseError without SQLSTATE (every error
+    from the server has one), and the connection is not always marked closed yet."""
+    bare = type(error) is psycopg2.DatabaseError and error.pgcode is None
+    return bare or bool(store.connection.closed)
 
 
 def _in_parallel(

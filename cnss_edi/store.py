@@ -118,8 +118,23 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
         """Commit on success, roll back on any exception (then re-raise)."""
-        with self.connection, self.connection.cursor() as cursor:
-            yield cursor
+        with self.connection.cursor() as cursor:
+            try:
+                yield cursor
+            except BaseException:
+                self._roll_back()
+                raise
+        self.connection.commit()
+
+    def _roll_back(self) -> None:
+        try:
+            self.connection.rollback()
+        except psycopg2.Error:
+            # The server went away (stopped, crashed, connection cut): the transaction went
+            # with it and the rollback can only fail. Its error, raised while the one that
+            # says what happened is handled, would replace it; the caller gets the original.
+            if not self.connection.closed:
+                raise
 
     @contextmanager
     def lock(self, key: str, *, wait: bool = False) -> Iterator[bool]:
@@ -136,7 +151,9 @@ class Store:
         try:
             yield acquired
         finally:
-            if acquired:
+            # A closed connection has ended its session, and the session's locks with it:
+            # unlocking would only raise InterfaceError over the error that closed it.
+            if acquired and not self.connection.closed:
                 self.unlock(key)
 
     # -- receipts --------------------------------------------------------------------------

@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 
 import psycopg2
 import pytest
+from psycopg2 import sql
+from psycopg2.extensions import make_dsn
+
+from cnss_edi.postgres import LocalPostgres
 
 CLI = str(Path(sys.executable).parent / "cnss-edi")
 BRANCHES = {
@@ -303,3 +310,111 @@ def test_process_killed_at_random_moments_still_ends_exactly_once(
     declarations = sorted(i for i, name, *_ in files if name.startswith("DS_"))
     assert sorted(int(p.stem.rsplit("_", 1)[1]) for p in acks) == declarations
     assert [p for p in inbox.rglob("*") if p.is_file()] == []
+
+
+def test_excepthook_keeps_only_psycopg2_own_reports_off_stderr() -> None:
+    from cnss_edi.cli import _without_driver_dumps
+
+    shown: list[BaseException] = []
+    hook = _without_driver_dumps(lambda kind, error, tb: shown.append(error))
+    decoding = SystemError("<function decode> returned a result with an exception set")
+    decoding.__cause__ = psycopg2.errors.AdminShutdown("terminating connection")
+    hook(SystemError, decoding, None)  # what psycopg2 prints from C during a broken COPY
+    interrupted = KeyboardInterrupt()
+    hook(KeyboardInterrupt, interrupted, None)
+    assert shown == [interrupted]
+
+
+def _copy_under_way(dsn: str, table: str) -> bool:
+    """Whether a COPY into `table` is running on the database of `dsn` (seen from another
+    session; False while the server cannot answer)."""
+    try:
+        with closing(psycopg2.connect(dsn)) as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state = 'active' AND query ILIKE %s",
+                (f"COPY %{table}%FROM STDIN%",),
+            )
+            return cursor.fetchone()[0] > 0
+    except psycopg2.Error:
+        return False
+
+
+@pytest.mark.slow
+def test_database_stopped_mid_copy_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    """A server stopped (politely, or as by a crash) while `process` COPYs a large declaration:
+    exit 3 and one line naming the database error, without the chained dump psycopg2 once
+    printed from inside COPY, a log line blaming the file, or anything of a row."""
+    samples, work = tmp_path / "samples", tmp_path / "work"
+    sample(samples, "--employees", "20000", "--employers", "4")
+    # Our own server, to stop it; not tmp_path (see conftest's pg_dsn): the server account
+    # must reach it, and its socket path must stay short.
+    base = Path(tempfile.mkdtemp(prefix="cnss-edi-test-"))
+    base.chmod(0o711)
+    server = LocalPostgres(base / "pg", durable=False)
+    landed: set[str] = set()
+    try:
+        # How the server stops, and how long after a COPY is seen under way.
+        stops = [("fast", 0), ("immediate", 0), ("fast", 0.05)]
+        stops += [("immediate", 0.02), ("immediate", 0.05), ("immediate", 0.1)]
+        for attempt, (how, delay) in enumerate(stops):
+            admin = server.start()
+            database = f"stopped_{attempt}"
+            with closing(psycopg2.connect(admin)) as connection:
+                connection.autocommit = True  # CREATE DATABASE refuses a transaction
+                connection.cursor().execute(
+                    sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database))
+                )
+            dsn = make_dsn(admin, dbname=database)
+            inbox = work / database / "inbox"
+            drop_boxes(samples, inbox, dsn)
+            outbox = work / database / "out"
+            child = subprocess.Popen(
+                [
+                    CLI,
+                    "process",
+                    "--inbox",
+                    str(inbox),
+                    "--outbox",
+                    str(outbox),
+                    "--settle",
+                    "0",
+                    "--database-url",
+                    dsn,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 60
+            while not _copy_under_way(dsn, "declaration_line"):
+                if child.poll() is not None or time.monotonic() > deadline:
+                    break
+            else:
+                landed.add(how)
+                time.sleep(delay)
+            if child.poll() is not None:  # done before any COPY was seen: nothing to stop
+                assert child.wait() == 0
+                continue
+            if how == "fast":
+                server.stop()  # pg_ctl stop -m fast: the server ends each session (57P01)
+            else:  # SIGQUIT: immediate shutdown, sessions cut as by a crash
+                pid_file = server.data_dir / "postmaster.pid"
+                with suppress(ProcessLookupError):
+                    os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)
+                for _ in range(600):  # the file goes with the server; start() may follow
+                    if not pid_file.exists():
+                        break
+                    time.sleep(0.05)
+            _, stderr = child.communicate(timeout=120)
+            assert child.returncode == 3, (how, delay, stderr)
+            for dump in ("Traceback", "During handling", "above exception", "Exception ignored"):
+                assert dump not in stderr, stderr
+            assert re.fullmatch(
+                r"cnss-edi process: failed: database error \w+ \(SQLSTATE (?:[0-9A-Z]{5}|n/a)\)\n",
+                stderr,
+            ), (how, delay, stderr)
+        assert landed == {"fast", "immediate"}  # each kind fell in a COPY at least once
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
