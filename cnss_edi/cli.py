@@ -1,7 +1,8 @@
 """`cnss-edi`: the command line of the CNSS EDI back office.
 
-Exit codes: 0 all files accepted, 1 at least one file rejected, 2 unusable invocation (missing
-file, bad option), 3 the database or the file system failed. Bad input never shows a Python
+Exit codes: 0 all files accepted, 1 at least one file rejected (or an entry refused), 2 unusable
+invocation (missing file, bad option), 3 the database or the file system failed, 4 an internal
+error (a bug: the files it touched wait for the next run). Bad input never shows a Python
 traceback; set CNSS_EDI_DEBUG=1 to see one for an internal error.
 """
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # the commands import what they need when they run: --help st
     from validators.declaration import Validation
     from validators.preetabli import Roster
 
-OK, REJECTED, USAGE, FAILURE = 0, 1, 2, 3
+OK, REJECTED, USAGE, FAILURE, INTERNAL = 0, 1, 2, 3, 4
 PIPE_CLOSED = 141  # what a shell reports for a command stopped by SIGPIPE
 
 
@@ -195,7 +196,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     else:
         print(report.process_text(run, inbox, outbox, archive))
     if run.failed:
-        return FAILURE
+        return INTERNAL
     rejected = any(o.status == "rejected" for o in run.outcomes)
     return REJECTED if rejected or run.refused else OK
 
@@ -251,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cnss-edi",
         description="CNSS (Morocco) EDI salary declarations: check a file before sending it, "
         "compute the contributions it owes, and process an inbox of received files.",
-        epilog="Exit codes: 0 accepted, 1 rejected, 2 wrong usage, 3 database or disk failure.",
+        epilog="Exit codes: 0 accepted, 1 rejected, 2 wrong usage, 3 database or disk failure, "
+        "4 internal error.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step on stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -402,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "run `pip uninstall validators` in this environment",
             file=sys.stderr,
         )
-        return FAILURE
+        return USAGE
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -422,10 +424,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if os.environ.get("CNSS_EDI_DEBUG"):
             raise
-        from cnss_edi.report import describe_failure
+        from cnss_edi.report import describe_failure, is_environment_failure
 
         print(f"cnss-edi {args.command}: failed: {describe_failure(error)}", file=sys.stderr)
-        return FAILURE
+        return FAILURE if is_environment_failure(error) else INTERNAL
     finally:
         sys.excepthook = previous_hook
 

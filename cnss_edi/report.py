@@ -208,6 +208,15 @@ def _sum_summaries(summaries: Sequence[ContributionSummary]) -> ContributionSumm
     )
 
 
+def is_environment_failure(error: BaseException) -> bool:
+    """The database or the disk failed (exit 3), as opposed to a bug of ours (exit 4)."""
+    import psycopg2
+
+    from cnss_edi.postgres import PostgresUnavailable
+
+    return isinstance(error, psycopg2.Error | PostgresUnavailable | OSError)
+
+
 def describe_failure(error: BaseException) -> str:
     """A failure in words that can be shown and logged: database errors carry row contents
     (salaries, names) in their text, so only their class and SQLSTATE are shown."""

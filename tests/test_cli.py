@@ -418,3 +418,26 @@ def test_database_stopped_mid_copy_is_one_line_and_exit_3(tmp_path: Path) -> Non
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_bug_on_one_file_is_exit_4_not_a_database_failure(
+    samples: Path, tmp_path: Path, pg_conn_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from cnss_edi import cli, inbox
+
+    drop_boxes(samples, tmp_path / "inbox", pg_conn_dsn)
+    real = inbox.process_receipt
+
+    def buggy(receipt, **kwargs):
+        if receipt.id == 1:
+            raise ZeroDivisionError  # a bug of ours, on this file only
+        return real(receipt, **kwargs)
+
+    monkeypatch.setattr(inbox, "process_receipt", buggy)
+    arguments = ["--inbox", str(tmp_path / "inbox"), "--outbox", str(tmp_path / "out")]
+    code = cli.main(["process", *arguments, "--database-url", pg_conn_dsn, "--settle", "0"])
+
+    assert code == cli.INTERNAL
+    summary = capsys.readouterr().out
+    assert "FAILED    1234567/in/DS_1234567_202610.txt: internal error" in summary
+    assert "accepted  1234575/in/DS_1234575_202610.txt" in summary
