@@ -327,9 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "process",
         help="process every complete file of an inbox into the database",
-        description="Validate, price and load every complete file of the inbox (flat, or "
-        "<affiliate>/in/ drop boxes), write one acknowledgement XML per file into the outbox, "
-        "move each input to the archive, and print a summary. Safe to re-run after a crash.",
+        description="Validate, price and load every complete file of the drop boxes "
+        "<inbox>/<affiliate>/in/ (or of a flat inbox), write one acknowledgement XML per file "
+        "into <outbox>/<affiliate>/out/, move each input to the archive, and print a summary. "
+        "Only regular files are taken: links, FIFOs, folders and the like are refused and "
+        "listed, never followed. A préétabli dropped in a box is refused (operators load them "
+        "with load-preetabli). Safe to re-run after a crash, and to run several at once.",
     )
     run.add_argument("--inbox", required=True, help="folder where files arrive")
     run.add_argument("--outbox", required=True, help="folder for acknowledgements")
