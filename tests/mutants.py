@@ -90,7 +90,7 @@ MUTANTS = (
     ),
     Mutant(
         "acknowledgements keep mkstemp's 0600",
-        "cnss_edi/acknowledgement.py",
+        "cnss_edi/files.py",
         "        os.fchmod(handle, mode)\n",
         "",
         ("tests/test_inbox.py",),
