@@ -203,7 +203,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 def cmd_load_preetabli(args: argparse.Namespace) -> int:
     from cnss_edi import report
-    from cnss_edi.process import Locations, load_preetabli
+    from cnss_edi.process import load_preetabli
     from cnss_edi.store import Store
     from transforms.parse import parse
     from validators.structure import file_kind
@@ -211,16 +211,12 @@ def cmd_load_preetabli(args: argparse.Namespace) -> int:
     contents = []
     for name in args.files:
         raw = _read(Path(name))
-        if raw is None or file_kind(parse(raw[:262])) != "preetabli":
+        if raw is None or file_kind(parse(raw[:1024])) != "preetabli":  # its first record
             raise UsageError(f"{name}: not a préétabli (AFFEBDS_…, A00…A03 records)")
         contents.append((Path(name), raw))
     store = Store.open(_database_url(args.database_url))
-    here = Path.cwd()
     try:
-        outcomes = [
-            load_preetabli(path, raw, store=store, locations=Locations(here, here, here))
-            for path, raw in contents
-        ]
+        outcomes = [load_preetabli(path, raw, store=store) for path, raw in contents]
     finally:
         store.close()
     print(report.preetabli_text(outcomes))

@@ -50,6 +50,10 @@ class Locations:
     archive: Path
 
 
+# An operator's load: no acknowledgement to write, no input to move.
+NOWHERE = Locations(Path(), Path(), Path())
+
+
 @dataclass(frozen=True)
 class Received:
     """A file as it arrived, before anyone judged it."""
@@ -199,8 +203,9 @@ def process_receipt(receipt: Receipt, *, store: Store, locations: Locations) -> 
     return _judge_and_store(received, raw, store=store, locations=locations)
 
 
-def load_preetabli(path: Path, raw: bytes, *, store: Store, locations: Locations) -> FileOutcome:
-    """An operator loads a préétabli CNSS issued (never from a drop box)."""
+def load_preetabli(path: Path, raw: bytes, *, store: Store) -> FileOutcome:
+    """An operator loads a préétabli CNSS issued (never from a drop box): stored and checked
+    like any file, but no acknowledgement is written and the operator's file stays put."""
     received = Received(
         name=dropbox.printable(path.name),
         box="",
@@ -211,7 +216,7 @@ def load_preetabli(path: Path, raw: bytes, *, store: Store, locations: Locations
         receipt_id=None,
         account=None,
     )
-    return _judge_and_store(received, raw, store=store, locations=locations)
+    return _judge_and_store(received, raw, store=store, locations=NOWHERE)
 
 
 def _judge_and_store(

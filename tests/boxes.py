@@ -27,7 +27,7 @@ def deliver(
     dropped = []
     for path in paths:
         if path.name.startswith("AFFEBDS_"):
-            load_preetabli(path, path.read_bytes(), store=store, locations=places)
+            load_preetabli(path, path.read_bytes(), store=store)
         else:
             dropped.append(path.rename(box(places, int(path.name.split("_")[1])) / path.name))
     return dropped

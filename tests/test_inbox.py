@@ -163,7 +163,7 @@ def test_a_preetabli_from_an_employer_is_refused_and_the_roster_stays_cnss(store
     preetabli, declaration = write_samples(
         samples, affiliate=1234567, period="202610", employees=6, entrants=0
     )
-    load_preetabli(preetabli, preetabli.read_bytes(), store=store, locations=places)
+    load_preetabli(preetabli, preetabli.read_bytes(), store=store)
     # The employer's own préétabli leaves out the last employee, and so does its declaration.
     forged = preetabli.read_bytes().split(b"\n")
     shorter = declaration.read_bytes().split(b"\n")
@@ -324,7 +324,7 @@ def test_bytes_rejected_for_their_box_are_judged_again_when_sent_right(store, pl
     samples = places.inbox.parent / "samples"
     paths = write_samples(samples, affiliate=1234567, period="202610", employees=5, employers=2)
     for path in paths[::2]:  # préétablis
-        load_preetabli(path, path.read_bytes(), store=store, locations=places)
+        load_preetabli(path, path.read_bytes(), store=store)
     other = paths[3]  # DS_1234575_202610.txt
     shutil.copy(other, box(places, 1234567))  # the wrong box
     shutil.copy(other, box(places, 1234567) / "DS_1234567_202610.txt")  # and a wrong name
