@@ -13,6 +13,18 @@ CREATE TABLE IF NOT EXISTS receipt (
     claimed_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
 );
 
+-- A declarant: an SFTP login and the affiliates it may declare for (an employer: one; a group:
+-- its companies; a mandated accountant: its clients). Its login names its drop box.
+CREATE TABLE IF NOT EXISTS declarant (
+    login       TEXT        PRIMARY KEY CHECK (login ~ '^[a-z][a-z0-9_-]{2,31}$'),
+    kind        TEXT        NOT NULL CHECK (kind IN ('employer', 'group', 'accountant')),
+    affiliates  INTEGER[]   NOT NULL CHECK (cardinality(affiliates) >= 1),
+    allow_from  CIDR[]      NOT NULL DEFAULT '{}',   -- empty: any source network
+    public_keys TEXT[]      NOT NULL DEFAULT '{}',
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
 CREATE TABLE IF NOT EXISTS edi_file (
     id                   BIGSERIAL PRIMARY KEY,
     file_name            TEXT        NOT NULL,
