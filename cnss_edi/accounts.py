@@ -10,16 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import re
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
+from cnss_edi.dropbox import LOGIN  # a Unix user name, never mistaken for an affiliate box
 from cnss_edi.store import Store
 
 Kind = Literal["employer", "group", "accountant"]
 KINDS: tuple[str, ...] = get_args(Kind)
-# A Unix user name that cannot be mistaken for a box named after an affiliate (7 digits).
-LOGIN = re.compile(r"^[a-z][a-z0-9_-]{2,31}$")
 KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ssh-rsa")
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import validators
 
 if TYPE_CHECKING:  # the commands import what they need when they run: --help stays instant
+    from cnss_edi.accounts import Account
     from transforms.parse import ParsedFile
     from validators.declaration import Validation
     from validators.preetabli import Roster
@@ -201,6 +202,75 @@ def cmd_process(args: argparse.Namespace) -> int:
     return REJECTED if rejected or run.refused else OK
 
 
+def _keys(paths: Sequence[str]) -> list[str]:
+    """The public keys in the given files (one OpenSSH key per line, # comments ignored)."""
+    keys = []
+    for name in paths:
+        raw = _read(Path(name)) or b""
+        text = raw.decode("ascii", "replace")
+        keys += [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return keys
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    from cnss_edi import accounts
+    from cnss_edi.store import Store
+
+    store = Store.open(_database_url(args.database_url))
+    try:
+        if args.action == "list":
+            found = accounts.every(store)
+            for account in found:
+                if args.json:
+                    print(json.dumps(_account_json(account)))
+                else:
+                    print(_account_text(account))
+            return OK
+        current = accounts.find(store, args.login)
+        if args.action == "add":
+            account = accounts.Account(
+                args.login,
+                args.kind,
+                tuple(args.affiliate or ()),
+                tuple(args.allow_from or ()),
+                tuple(_keys(args.key or ())),
+            )
+        elif current is None:
+            raise UsageError(f"no account {args.login!r} (see `cnss-edi account list`)")
+        elif args.action == "remove":
+            accounts.remove(store, args.login)
+            print(f"{args.login}: removed (its files and their history stay)")
+            return OK
+        else:
+            account = current
+            for key in _keys(args.key):
+                account = accounts.with_key(account, key, present=args.action == "add-key")
+        saved = accounts.save(store, account)
+    except accounts.AccountError as error:
+        raise UsageError(str(error)) from None
+    finally:
+        store.close()
+    print(_account_text(saved))
+    return OK
+
+
+def _account_json(account: Account) -> dict[str, object]:
+    return {
+        "login": account.login,
+        "kind": account.kind,
+        "affiliates": [f"{a:07d}" for a in account.affiliates],
+        "allow_from": list(account.allow_from),
+        "keys": len(account.public_keys),
+    }
+
+
+def _account_text(account: Account) -> str:
+    affiliates = ", ".join(f"{a:07d}" for a in account.affiliates)
+    networks = ", ".join(account.allow_from) or "any network"
+    keys = len(account.public_keys)
+    return f"{account.login} ({account.kind}): {affiliates}; from {networks}; {keys} key(s)"
+
+
 def cmd_load_preetabli(args: argparse.Namespace) -> int:
     from cnss_edi import report
     from cnss_edi.process import load_preetabli
@@ -369,7 +439,67 @@ def build_parser() -> argparse.ArgumentParser:
         " else the embedded local PostgreSQL in .cnss-edi/)",
     )
     load.set_defaults(handler=cmd_load_preetabli)
+    _account_parser(commands)
     return parser
+
+
+def _account_parser(commands: argparse._SubParsersAction) -> None:
+    account = commands.add_parser(
+        "account",
+        help="declarant accounts: who may drop files, for which affiliates (operators)",
+        description="A declarant is an SFTP login that declares for a set of affiliates: an "
+        "employer (one), a group (its companies) or a mandated accountant (its clients). "
+        "Its files go in <inbox>/<login>/in/; a file for any other affiliate is rejected.",
+    )
+    actions = account.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add",
+        help="create or update an account (running it again changes nothing)",
+        description="Create the account LOGIN, or replace its affiliates, networks and keys.",
+    )
+    add.add_argument("login", metavar="LOGIN", help="3-32 lowercase letters, digits, _ or -")
+    add.add_argument(
+        "--kind",
+        choices=["employer", "group", "accountant"],
+        default="employer",
+        help="employer (one affiliate, the default), group or accountant",
+    )
+    add.add_argument(
+        "--affiliate",
+        type=int,
+        action="append",
+        required=True,
+        metavar="N",
+        help="an affiliate number it declares for (repeat for a group or an accountant)",
+    )
+    add.add_argument(
+        "--key",
+        action="append",
+        metavar="FILE",
+        help="its SSH public key file (repeat: two keys let it rotate without downtime)",
+    )
+    add.add_argument(
+        "--allow-from",
+        action="append",
+        metavar="CIDR",
+        help="a network it may connect from, e.g. 196.200.0.0/16 (repeat; default: any)",
+    )
+    listing = actions.add_parser("list", help="every account, one per line")
+    listing.add_argument("--json", action="store_true", help="one JSON object per account")
+    remove = actions.add_parser("remove", help="remove an account (its files stay)")
+    remove.add_argument("login", metavar="LOGIN")
+    for action, verb in (("add-key", "add"), ("remove-key", "remove")):
+        key = actions.add_parser(action, help=f"{verb} one public key of an account")
+        key.add_argument("login", metavar="LOGIN")
+        key.add_argument("--key", action="append", required=True, metavar="FILE")
+    for parser in (add, listing, remove, *actions.choices.values()):
+        if not any(a.dest == "database_url" for a in parser._actions):
+            parser.add_argument(
+                "--database-url",
+                help="PostgreSQL DSN/URL (default: $CNSS_EDI_DATABASE_URL,"
+                " else the embedded local PostgreSQL in .cnss-edi/)",
+            )
+    account.set_defaults(handler=cmd_account)
 
 
 def _without_driver_dumps(hook: Callable[..., object]) -> Callable[..., object]:

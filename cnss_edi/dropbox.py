@@ -1,6 +1,6 @@
 """Drop boxes are hostile ground: what an employer leaves there is looked at, never trusted.
 
-Layout: <inbox>/<box>/in/ holds a declarant's uploads (<box> is its 7-digit affiliate for now);
+Layout: <inbox>/<box>/in/ holds a declarant's uploads (<box> is its login, or an affiliate);
 regular files directly in <inbox> form a flat inbox (an operator's). <inbox>/.processing/ is
 ours: a complete upload is claimed by renaming it there under its receipt number, out of the
 depositor's reach, and only then read. So the bytes judged are the bytes claimed, and a new
@@ -27,7 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROCESSING = ".processing"
-BOX = re.compile(r"^\d{7}$")
+# A box is named after its declarant's login, or (before accounts, and for a local inbox) after
+# the one affiliate it declares for.
+LOGIN = re.compile(r"^[a-z][a-z0-9_-]{2,31}$")
+AFFILIATE_BOX = re.compile(r"^\d{7}$")
 # Names that SFTP clients give a file while it is still being written (WinSCP, FileZilla, …).
 UPLOADING = (".part", ".filepart", ".partial", ".tmp", ".crdownload", ".upload")
 NAME_SHOWN = 120  # characters of a file name kept in acknowledgements, logs and summaries
@@ -164,7 +167,7 @@ def survey(inbox: Path) -> Survey:
             if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
                 continue
             box = printable(entry.name)
-            if not BOX.match(entry.name):
+            if not (LOGIN.match(entry.name) or AFFILIATE_BOX.match(entry.name)):
                 refused.append(Refused(box, "dossier qui n'est pas une boîte de dépôt"))
                 continue
             try:

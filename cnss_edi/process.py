@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg2.errors
 
-from cnss_edi import dropbox
+from cnss_edi import accounts, dropbox
 from cnss_edi.acknowledgement import MOROCCO, AckContent, Original, render
 from cnss_edi.files import write_atomically
 from cnss_edi.pricing import preetabli_lines, price
@@ -33,7 +33,7 @@ from transforms.parse import ParsedFile, parse
 from validators.anomaly import Anomaly, Findings
 from validators.declaration import Validation, oversized, too_many_lines, validate
 from validators.preetabli import Roster
-from validators.structure import file_kind, header
+from validators.structure import Depositor, file_kind, header
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Received:
     size: int
     received_at: dt.datetime  # our clock, at the claim
     receipt_id: int | None  # None: loaded by an operator
-    account: int | None  # the affiliate whose box it was dropped in
+    depositor: Depositor | None  # who dropped it; None for a flat inbox or an operator
     usable_name: bool = True
 
 
@@ -179,10 +179,19 @@ def _acknowledgement_file(row: FileRow, locations: Locations) -> Path | None:
     return locations.outbox / row.acknowledgement_path if row.acknowledgement_path else None
 
 
-def box_account(box: str) -> int | None:
-    """The affiliate whose drop box `box` (e.g. "1234567/in") is; None for the flat inbox."""
-    owner = box.partition("/")[0]
-    return int(owner) if dropbox.BOX.match(owner) else None
+def depositor_of(box: str, store: Store) -> Depositor | None:
+    """Who drops files in `box` ("<login>/in") and may declare for which affiliates: its
+    account; for a box named after an affiliate and no account, that affiliate alone; for a
+    box nobody holds, no affiliate at all. None for the flat inbox (an operator's)."""
+    if not box:
+        return None
+    login = box.partition("/")[0]
+    account = accounts.find(store, login)
+    if account is not None:
+        return Depositor(login, frozenset(account.affiliates))
+    if dropbox.AFFILIATE_BOX.match(login):
+        return Depositor(login, frozenset({int(login)}))
+    return Depositor(login, frozenset())
 
 
 def process_receipt(receipt: Receipt, *, store: Store, locations: Locations) -> FileOutcome:
@@ -197,7 +206,7 @@ def process_receipt(receipt: Receipt, *, store: Store, locations: Locations) -> 
         size=size,
         received_at=receipt.claimed_at,
         receipt_id=receipt.id,
-        account=box_account(receipt.box),
+        depositor=depositor_of(receipt.box, store),
         usable_name=receipt.usable_name,
     )
     return _judge_and_store(received, raw, store=store, locations=locations)
@@ -214,7 +223,7 @@ def load_preetabli(path: Path, raw: bytes, *, store: Store) -> FileOutcome:
         size=len(raw),
         received_at=dt.datetime.now(dt.UTC),
         receipt_id=None,
-        account=None,
+        depositor=None,
     )
     return _judge_and_store(received, raw, store=store, locations=NOWHERE)
 
@@ -223,7 +232,7 @@ def _judge_and_store(
     received: Received, raw: bytes | None, *, store: Store, locations: Locations
 ) -> FileOutcome:
     original = store.judgement_of(received.sha256)
-    if original is not None:
+    if original is not None and _may_know_of(received.depositor, original):
         return _commit(received, Verdict.duplicate(original), store=store, locations=locations)
     try:
         outcome = _judged(received, raw, store=store, locations=locations)
@@ -243,6 +252,13 @@ def _judge_and_store(
         outcome.anomaly_count,
     )
     return outcome
+
+
+def _may_know_of(depositor: Depositor | None, original: FileRow) -> bool:
+    """A duplicate's acknowledgement names the original (its file, its time of receipt): only
+    a depositor who may declare for that affiliate is told; anyone else's copy is judged, and
+    rejected for its depositor."""
+    return depositor is None or original.affiliate in depositor.affiliates
 
 
 def _judged(
@@ -317,7 +333,7 @@ def _validate(parsed: ParsedFile, received: Received, store: Store) -> Validatio
         parsed,
         file_name=received.name,
         preetabli=roster,
-        account_affiliate=received.account,
+        depositor=received.depositor,
         today=received.received_at.astimezone(MOROCCO).date(),
         from_declarant=received.receipt_id is not None,
         usable_name=received.usable_name,
@@ -343,7 +359,7 @@ def _commit(
             size_bytes=received.size,
             received_at=received.received_at,
             source_path=received.where,
-            account_affiliate=received.account,
+            depositor=received.depositor.login if received.depositor else None,
             kind=verdict.kind,
             status=verdict.status,
             affiliate=verdict.affiliate,

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS edi_file (
     status               TEXT        NOT NULL CHECK (status IN ('accepted', 'rejected', 'duplicate')),
     affiliate            INTEGER,
     period               CHAR(6),
-    account_affiliate    INTEGER,                 -- the SFTP account that dropped it, when known
+    depositor            TEXT,                    -- the login that dropped it; NULL: an operator
     receipt_id           BIGINT UNIQUE REFERENCES receipt (id),  -- NULL: loaded by an operator
     -- Rejected for where, when or under which name it came (drop box, name, date of receipt),
     -- not for its bytes: the same bytes sent again correctly are judged again.
@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS edi_file (
     finished_at          TIMESTAMPTZ             -- acknowledgement written and input archived
 );
 -- Databases created before receipts (2026-12) gain the new columns.
+ALTER TABLE edi_file ADD COLUMN IF NOT EXISTS depositor TEXT;
 ALTER TABLE edi_file ADD COLUMN IF NOT EXISTS receipt_id BIGINT UNIQUE REFERENCES receipt (id);
 ALTER TABLE edi_file ADD COLUMN IF NOT EXISTS rejected_for_context BOOLEAN NOT NULL DEFAULT false;
 DROP INDEX IF EXISTS edi_file_one_original;

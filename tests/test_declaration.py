@@ -25,6 +25,7 @@ from tests.edi import (
 from transforms.parse import parse
 from validators.anomaly import RULES
 from validators.declaration import oversized, too_many_lines, validate
+from validators.structure import Depositor
 
 DEC, PRE = declaration(), preetabli()
 
@@ -54,7 +55,7 @@ def test_sample_is_accepted_against_its_preetabli_name_and_account():
         parse(DEC),
         preetabli=roster(),
         file_name=f"DS_{AFFILIATE}_{PERIOD}.txt",
-        account_affiliate=AFFILIATE,
+        depositor=Depositor("employeur-a", frozenset({AFFILIATE})),
     )
     assert result.status == "accepted"
     assert result.findings.total == 0

@@ -32,6 +32,7 @@ from tests.edi import (
     swap_lines,
 )
 from transforms.parse import BOM
+from validators.structure import Depositor
 
 DEC, PRE = declaration(), preetabli()
 B02 = line_numbers(DEC, "B02")
@@ -348,7 +349,7 @@ CASES = [
     Case(
         "depositor-account",
         "COMPTE_DEPOSANT",
-        dec(lambda r: r, account_affiliate=8500218),
+        dec(lambda r: r, depositor=Depositor("groupe-b", frozenset({8500218, 1234575}))),
         2,
         "B01",
         None,
@@ -416,8 +417,9 @@ def test_file_names_that_agree_or_say_nothing(name):
     assert run(DEC, file_name=name).findings.total == 0
 
 
-def test_same_account_is_fine():
-    assert run(DEC, account_affiliate=AFFILIATE).findings.total == 0
+def test_an_account_declares_for_any_of_its_affiliates():
+    group = Depositor("groupe-a", frozenset({8500218, AFFILIATE}))
+    assert run(DEC, depositor=group).findings.total == 0
 
 
 def test_wrong_affiliate_key_is_only_a_warning():

@@ -103,8 +103,8 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "COMPTE_DEPOSANT": (
         BLOCKING,
-        "Le fichier déclare l'affilié {value} mais a été déposé par le compte "
-        "de l'affilié {expected}.",
+        "Le fichier déclare l'affilié {value}, pour lequel le compte déposant {expected} "
+        "ne déclare pas.",
     ),
     "CLE_AFFILIE": (
         WARNING,

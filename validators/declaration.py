@@ -40,7 +40,7 @@ def validate(
     *,
     file_name: str | None = None,
     preetabli: Roster | None = None,
-    account_affiliate: int | None = None,
+    depositor: structure.Depositor | None = None,
     today: dt.date | None = None,
     from_declarant: bool = False,
     usable_name: bool = True,
@@ -52,7 +52,7 @@ def validate(
         parsed: the file, from transforms.parse.parse.
         file_name: checked against the content when it follows DS_<affiliate>_<period>.txt.
         preetabli: the matching préétabli's roster, to check the roster and the AF amounts.
-        account_affiliate: the affiliate of the SFTP account that dropped the file.
+        depositor: the SFTP login that dropped the file, and the affiliates it may declare for.
         today: the day the file was received (never read from the clock here): a period
             after its month is refused, the month itself is a warning (not yet ended).
         from_declarant: dropped by a declarant, who may not send a préétabli.
@@ -64,7 +64,7 @@ def validate(
     hits = structure.check_lines(parsed, kind)
     hits += structure.check_numeric_fields(parsed, kind)
     hits += structure.check_identity(
-        parsed, kind, file_name=file_name, account_affiliate=account_affiliate, today=today
+        parsed, kind, file_name=file_name, depositor=depositor, today=today
     )
     hits += structure.check_dates(parsed, kind)
     hits += lines.check_characters(parsed, kind)

@@ -138,7 +138,7 @@ def check_identity(
     kind: str,
     *,
     file_name: str | None = None,
-    account_affiliate: int | None = None,
+    depositor: Depositor | None = None,
     today: dt.date | None = None,
 ) -> list[Hits]:
     """One affiliate and one period throughout, matching the name and the depositor; the
@@ -152,7 +152,7 @@ def check_identity(
         *check_period(where, kind, period, today),
         *check_affiliate_key(where, affiliate),
         *_check_name(file_name, affiliate, period, where.record, where.line),
-        *check_depositor(where, affiliate, account_affiliate),
+        *check_depositor(where, affiliate, depositor),
     ]
 
 
@@ -294,18 +294,27 @@ def check_affiliate_key(where: _Header, affiliate: int | None) -> list[Hits]:
     ]
 
 
+@dataclass(frozen=True)
+class Depositor:
+    """Who dropped a file: a login and the affiliates it may declare for (an employer: one;
+    a group: its companies; a mandated accountant: its clients)."""
+
+    login: str
+    affiliates: frozenset[int]
+
+
 def check_depositor(
-    where: _Header, affiliate: int | None, account_affiliate: int | None
+    where: _Header, affiliate: int | None, depositor: Depositor | None
 ) -> list[Hits]:
-    """COMPTE_DEPOSANT: the file declares the affiliate of the account that dropped it."""
-    if account_affiliate is None or affiliate is None or affiliate == account_affiliate:
+    """COMPTE_DEPOSANT: the file declares an affiliate the depositor may declare for."""
+    if depositor is None or affiliate is None or affiliate in depositor.affiliates:
         return []
     return [
         file_level(
             "COMPTE_DEPOSANT",
             record=where.record,
             value=f"{affiliate:07d}",
-            expected=f"{account_affiliate:07d}",
+            expected=depositor.login,
             line=where.line,
         )
     ]
