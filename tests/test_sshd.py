@@ -181,6 +181,7 @@ def test_provision_sets_the_permission_recipe_idempotently(sftp_server: SftpServ
     assert _shadow_password(declarant.login) == "*"  # never a password; not locked either
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="provision needs root (euid != 0)")
 def test_provision_refuses_a_box_that_is_a_link_or_a_file(tmp_path: Path) -> None:
     settings = replace(SETTINGS, root=tmp_path / "boxes", keys_dir=tmp_path / "keys")
     (tmp_path / "boxes").mkdir()
