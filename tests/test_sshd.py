@@ -155,8 +155,9 @@ def test_write_config_installs_only_what_sshd_accepts(
     settings = replace(
         sftp_server.settings, config_path=tmp_path / "sshd_config", pid_file=tmp_path / "no.pid"
     )
-    install([account("emp_a")], settings)  # no sshd runs with that pid file: nothing reloaded
-    assert settings.config_path.read_text() == render_config([account("emp_a")], settings)
+    accounts = [account("emp_a"), account("emp_b", allow_from=("192.0.2.0/24", "2001:db8::/32"))]
+    install(accounts, settings)  # no sshd runs with that pid file: nothing reloaded
+    assert settings.config_path.read_text() == render_config(accounts, settings)
     broken = replace(settings, host_key=tmp_path / "missing_host_key")
     with pytest.raises(SshdError, match=r"sshd refused the new configuration: .*host"):
         install([account("emp_b")], broken)
