@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
 
-.PHONY: help demo test lint fmt mutants bench postgres-bin db-stop clean
+.PHONY: help demo test lint fmt mutants bench postgres-bin sshd-bin db-stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,13 @@ postgres-bin:  ## install Debian's PostgreSQL server when it is missing (needs r
 	  else echo "PostgreSQL server binaries are missing: sudo apt-get install postgresql" >&2; exit 1; fi; \
 	fi
 
+sshd-bin:  ## install Debian's OpenSSH server when it is missing (needs root; the SFTP tests)
+	@if [ ! -x /usr/sbin/sshd ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; \
+	  else echo "sshd is missing: the SFTP tests will be skipped (sudo apt-get install openssh-server)" >&2; fi; \
+	fi
+
 # The demo keeps its own embedded database inside demo/, so that every run starts afresh.
 DEMO_HOME := $(abspath $(DEMO))/.cnss-edi
 
@@ -42,7 +49,7 @@ demo: $(STAMP) postgres-bin  ## sample files in, declarations, acknowledgements 
 	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi process --inbox $(DEMO)/inbox --outbox $(DEMO)/outbox \
 	  || test $$? -eq 1
 
-test: $(STAMP) postgres-bin  ## lint and type-check, then every test (starts its own PostgreSQL)
+test: $(STAMP) postgres-bin sshd-bin  ## lint and type-check, then every test (starts its own PostgreSQL)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -19,6 +19,7 @@ from psycopg2.extensions import make_dsn
 from cnss_edi.postgres import LocalPostgres
 from cnss_edi.process import Locations
 from cnss_edi.store import Store
+from tests import sftp
 
 # In CI, Hypothesis draws the same examples every run: a submission lands or fails on its own
 # merits, not on a lucky draw. Locally it keeps exploring (and remembers what it found).
@@ -75,3 +76,18 @@ def places(tmp_path: Path) -> Locations:
     places = Locations(tmp_path / "inbox", tmp_path / "outbox", tmp_path / "archive")
     places.inbox.mkdir()
     return places
+
+
+@pytest.fixture(scope="session")
+def sftp_server() -> Iterator[sftp.SftpServer]:
+    """A real OpenSSH sshd on 127.0.0.1 serving chrooted SFTP boxes (tests/sftp.py); its users
+    and files are deleted at the end. Skipped when not root or sshd is missing."""
+    reason = sftp.unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = sftp.SftpServer.create()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
