@@ -23,6 +23,7 @@ import validators
 
 if TYPE_CHECKING:  # the commands import what they need when they run: --help stays instant
     from cnss_edi.accounts import Account
+    from cnss_edi.store import Store
     from transforms.parse import ParsedFile
     from validators.declaration import Validation
     from validators.preetabli import Roster
@@ -239,6 +240,7 @@ def cmd_account(args: argparse.Namespace) -> int:
             raise UsageError(f"no account {args.login!r} (see `cnss-edi account list`)")
         elif args.action == "remove":
             accounts.remove(store, args.login)
+            _sync_sshd(args, store, args.login)
             print(f"{args.login}: removed (its files and their history stay)")
             return OK
         else:
@@ -246,12 +248,31 @@ def cmd_account(args: argparse.Namespace) -> int:
             for key in _keys(args.key):
                 account = accounts.with_key(account, key, present=args.action == "add-key")
         saved = accounts.save(store, account)
+        _sync_sshd(args, store, saved.login)
     except accounts.AccountError as error:
         raise UsageError(str(error)) from None
     finally:
         store.close()
     print(_account_text(saved))
     return OK
+
+
+def _sync_sshd(args: argparse.Namespace, store: Store, login: str) -> None:
+    """With --sftp-root, bring the SFTP server in line with the account (cnss_edi.provisioning)."""
+    if not args.sftp_root:
+        return
+    from cnss_edi import provisioning
+    from cnss_edi.sshd import SshdError
+
+    if not args.sshd_dir:
+        raise UsageError("--sftp-root needs --sshd-dir (where sshd's config and keys live)")
+    where = provisioning.settings(
+        Path(args.sftp_root), Path(args.sshd_dir), listen=args.listen, port=args.port
+    )
+    try:
+        provisioning.apply(store, login, where)
+    except SshdError as error:
+        raise UsageError(f"the account is stored, but sshd refused: {error}") from None
 
 
 def _account_json(account: Account) -> dict[str, object]:
@@ -492,13 +513,28 @@ def _account_parser(commands: argparse._SubParsersAction) -> None:
         key = actions.add_parser(action, help=f"{verb} one public key of an account")
         key.add_argument("login", metavar="LOGIN")
         key.add_argument("--key", action="append", required=True, metavar="FILE")
-    for parser in (add, listing, remove, *actions.choices.values()):
-        if not any(a.dest == "database_url" for a in parser._actions):
-            parser.add_argument(
-                "--database-url",
-                help="PostgreSQL DSN/URL (default: $CNSS_EDI_DATABASE_URL,"
-                " else the embedded local PostgreSQL in .cnss-edi/)",
-            )
+    for parser in actions.choices.values():
+        parser.add_argument(
+            "--database-url",
+            help="PostgreSQL DSN/URL (default: $CNSS_EDI_DATABASE_URL,"
+            " else the embedded local PostgreSQL in .cnss-edi/)",
+        )
+        parser.add_argument(
+            "--sftp-root",
+            default=os.environ.get("CNSS_EDI_SFTP_ROOT"),
+            metavar="DIR",
+            help="the SFTP server's boxes: also make the login's box, user and keys there and "
+            "reload sshd (default: $CNSS_EDI_SFTP_ROOT; without it only the database changes)",
+        )
+        parser.add_argument(
+            "--sshd-dir",
+            default=os.environ.get("CNSS_EDI_SSHD_DIR"),
+            metavar="DIR",
+            help="where that sshd keeps its config, host key, pid file and keys/ "
+            "(default: $CNSS_EDI_SSHD_DIR)",
+        )
+        parser.add_argument("--listen", default="0.0.0.0", help="sshd's address (0.0.0.0)")
+        parser.add_argument("--port", type=int, default=2222, help="sshd's port (2222)")
     account.set_defaults(handler=cmd_account)
 
 
