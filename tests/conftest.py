@@ -82,12 +82,5 @@ def places(tmp_path: Path) -> Locations:
 def sftp_server() -> Iterator[sftp.SftpServer]:
     """A real OpenSSH sshd on 127.0.0.1 serving chrooted SFTP boxes (tests/sftp.py); its users
     and files are deleted at the end. Skipped when not root or sshd is missing."""
-    reason = sftp.unavailable()
-    if reason:
-        pytest.skip(reason)
-    server = sftp.SftpServer.create()
-    try:
-        server.start()
+    with sftp.running_server() as server:
         yield server
-    finally:
-        server.close()

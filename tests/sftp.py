@@ -209,6 +209,23 @@ class SftpServer:
             return False
 
 
+@contextmanager
+def running_server() -> Iterator[SftpServer]:
+    """A started sshd of its own, stopped and cleaned up (users, files) on the way out;
+    pytest.skip when this machine cannot run one."""
+    import pytest
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = SftpServer.create()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
 def public_line(key: paramiko.PKey) -> str:
     return f"{key.get_name()} {key.get_base64()}"
 

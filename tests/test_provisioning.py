@@ -17,15 +17,8 @@ from tests import sftp
 def own_sshd():
     """A sshd of this test's own: provisioning rewrites the config for the store's accounts
     only, which would drop the accounts of the session's shared server."""
-    reason = sftp.unavailable()
-    if reason:
-        pytest.skip(reason)
-    server = sftp.SftpServer.create()
-    try:
-        server.start()
+    with sftp.running_server() as server:
         yield server
-    finally:
-        server.close()
 
 
 def test_an_account_is_stored_then_made_real_then_undone(store, own_sshd):
