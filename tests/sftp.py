@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import paramiko
+import pytest
 
 from cnss_edi.accounts import Account, Kind
 from cnss_edi.sshd import MARKER, SSHD, SshdSettings, deprovision, provision, write_config
@@ -213,8 +214,6 @@ class SftpServer:
 def running_server() -> Iterator[SftpServer]:
     """A started sshd of its own, stopped and cleaned up (users, files) on the way out;
     pytest.skip when this machine cannot run one."""
-    import pytest
-
     reason = unavailable()
     if reason:
         pytest.skip(reason)
