@@ -123,6 +123,20 @@ MUTANTS = (
         "if False:",
         ("tests/test_inbox.py",),
     ),
+    Mutant(
+        "a group declares for its first company only",
+        "validators/structure.py",
+        "affiliate in depositor.affiliates",
+        "affiliate == min(depositor.affiliates, default=None)",
+        ("tests/test_accounts.py", "tests/test_structure.py"),
+    ),
+    Mutant(
+        "another login's copy is told of the original",
+        "cnss_edi/process.py",
+        "return depositor is None or original.affiliate in depositor.affiliates",
+        "return True",
+        ("tests/test_accounts.py",),
+    ),
 )
 
 
