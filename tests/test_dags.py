@@ -127,3 +127,31 @@ def test_edi_ingest_judges_every_box_and_logs_no_person(
     logs = caplog.text + "".join(capsys.readouterr())
     assert "edi_ingest totals" in logs
     assert [secret for secret in secrets if secret in logs] == []
+
+
+@pytest.mark.slow
+def test_an_internal_error_fails_the_judge_task_and_leaves_the_file_claimed(
+    airflow, store, places, pg_conn_dsn, monkeypatch
+):
+    deliver(places, store, employees=5)
+    for name, value in (("DATABASE_URL", pg_conn_dsn), ("SETTLE", "0")):
+        monkeypatch.setenv(f"CNSS_EDI_{name}", value)
+    for name in ("inbox", "outbox", "archive"):
+        monkeypatch.setenv(f"CNSS_EDI_{name.upper()}", str(getattr(places, name)))
+
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError
+
+    monkeypatch.setattr("cnss_edi.inbox.process_receipt", bug)
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    for each in dag.tasks:
+        each.retries = 0  # a retry would meet the same bug, 30 s later
+
+    run = dag.test()
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert (run.state, states["claim"], states["judge"]) == ("failed", "success", "failed")
+    assert query(store, "SELECT count(*) FROM edi_file WHERE receipt_id IS NOT NULL") == [(0,)]
+    assert len(store.pending_receipts()) == 1  # judged again by the next run
