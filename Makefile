@@ -17,7 +17,7 @@ $(STAMP): setup.cfg constraints.txt pyproject.toml
 	  apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q -U pip
 	$(BIN)/pip install -q -c constraints.txt setuptools wheel
-	$(BIN)/pip install -q -c constraints.txt --no-build-isolation -e '.[test]'
+	$(BIN)/pip install -q -c constraints.txt --no-build-isolation -e '.[test,airflow]'
 	@touch $@
 
 postgres-bin:  ## install Debian's PostgreSQL server when it is missing (needs root)

@@ -43,6 +43,17 @@ class InboxRun:
     failed: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Claimed:
+    """What claiming did: outcomes of interrupted files it finished, entries refused, uploads
+    left waiting, and the queues (see queue_of) holding receipts to judge."""
+
+    resumed: list[FileOutcome] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    waiting: int = 0
+    queues: list[str] = field(default_factory=list)
+
+
 def process_inbox(
     locations: Locations,
     *,
@@ -54,20 +65,45 @@ def process_inbox(
     """Finish interrupted files, claim complete uploads, judge every claimed file.
 
     `settle`: seconds a file must have stayed unchanged (on our clock) to be taken."""
-    run = InboxRun()
-    resumed = _finish_interrupted(store, locations)
-    seen = dropbox.settled(locations.inbox, settle)
-    run.refused, run.waiting = seen.refused, seen.waiting
-    for candidate in sorted(seen.candidates, key=lambda c: (c.box, c.signature[2], c.name)):
-        _claim(store, locations, candidate, run)
-    groups: dict[str, list[Receipt]] = {}
-    for receipt in store.pending_receipts():
-        groups.setdefault(queue_of(receipt), []).append(receipt)
-    tally = _Tally(sum(map(len, groups.values())), progress)
-    judged = _in_parallel(list(groups), store, workers, locations, tally, run)
-    run.outcomes = resumed + sorted(judged, key=lambda outcome: outcome.receipt_id or 0)
+    claimed = claim_uploads(locations, store=store, settle=settle)
+    run = judge_queues(claimed.queues, locations, store=store, workers=workers, progress=progress)
+    run.outcomes = claimed.resumed + run.outcomes
+    run.refused = claimed.refused + run.refused
+    run.waiting = claimed.waiting
     for refused in run.refused:
         log.warning("%s refused: %s", refused.where, refused.reason)
+    return run
+
+
+def claim_uploads(locations: Locations, *, store: Store, settle: float = 0) -> Claimed:
+    """The first half of a run: finish interrupted files, claim every complete upload (each
+    gets a receipt), and name the queues that now hold receipts to judge."""
+    resumed = _finish_interrupted(store, locations)
+    seen = dropbox.settled(locations.inbox, settle)
+    claimed = Claimed(resumed, list(seen.refused), seen.waiting)
+    run = InboxRun()
+    for candidate in sorted(seen.candidates, key=lambda c: (c.box, c.signature[2], c.name)):
+        _claim(store, locations, candidate, run)
+    claimed.refused += run.refused
+    claimed.queues = list(dict.fromkeys(queue_of(r) for r in store.pending_receipts()))
+    return claimed
+
+
+def judge_queues(
+    names: list[str],
+    locations: Locations,
+    *,
+    store: Store,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> InboxRun:
+    """The second half: judge the pending receipts of the queues named, each queue in order
+    of receipt under its lock, on up to `workers` threads (outcomes in order of receipt)."""
+    run = InboxRun()
+    wanted = set(names)
+    total = sum(1 for r in store.pending_receipts() if queue_of(r) in wanted)
+    judged = _in_parallel(list(names), store, workers, locations, _Tally(total, progress), run)
+    run.outcomes = sorted(judged, key=lambda outcome: outcome.receipt_id or 0)
     return run
 
 

@@ -1,0 +1,127 @@
+"""### edi_ingest: judge the declarations employers dropped in their boxes
+
+Every five minutes: **claim** finishes files an interrupted run left unanswered, takes every
+complete upload from `<inbox>/<affiliate>/in/` (one receipt each) and splits the queues (one per
+drop box) into at most 100 batches; **judge** (one mapped task per batch) judges each queue in
+order of receipt under its lock, writes the acknowledgements to `<outbox>/<affiliate>/out/` and
+archives the inputs; **summarise** logs the totals.
+
+The boxes are on the worker's own filesystem for now. Configuration is read when a task runs,
+from the worker's environment: `CNSS_EDI_DATABASE_URL`, `CNSS_EDI_INBOX`, `CNSS_EDI_OUTBOX`,
+`CNSS_EDI_ARCHIVE` (default: `archive/` beside the inbox) and `CNSS_EDI_SETTLE` (seconds an
+upload must stay unchanged, default 2).
+
+A rejected declaration is a normal outcome (its acknowledgement says why). An internal error
+fails the judge task, so that operators see it: the file stays claimed and the retry (or the
+next run) judges it again. XCom carries counts and file ids only; logs never name a person.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import dag, task
+
+MAX_BATCHES = 100  # mapped judge tasks per run
+
+
+def _config() -> tuple[str, Any, float]:
+    """(database url, Locations, settle seconds) from the environment, at run time."""
+    import os
+    from pathlib import Path
+
+    from cnss_edi.process import Locations
+
+    inbox = Path(os.environ["CNSS_EDI_INBOX"]).resolve()
+    archive = os.environ.get("CNSS_EDI_ARCHIVE") or inbox.parent / "archive"
+    locations = Locations(inbox, Path(os.environ["CNSS_EDI_OUTBOX"]).resolve(), Path(archive))
+    settle = float(os.environ.get("CNSS_EDI_SETTLE", "2"))
+    return os.environ["CNSS_EDI_DATABASE_URL"], locations, settle
+
+
+@dag(
+    schedule=timedelta(minutes=5),
+    start_date=datetime(2026, 12, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["cnss-edi", "ingest"],
+    doc_md=__doc__,
+    default_args={
+        "owner": "cnss-edi-ops",
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+    },
+)
+def edi_ingest() -> None:
+    @task
+    def claim() -> list[list[str]]:
+        """Claim the complete uploads; the queues to judge, in at most MAX_BATCHES batches (the
+        counts go to the XCom "counts": a mapped task can only expand a task's return value)."""
+        import logging
+
+        from airflow.sdk import get_current_context
+
+        from cnss_edi.inbox import claim_uploads
+        from cnss_edi.store import Store
+
+        url, locations, settle = _config()
+        store = Store.open(url)
+        try:
+            claimed = claim_uploads(locations, store=store, settle=settle)
+        finally:
+            store.close()
+        for refused in claimed.refused:
+            logging.getLogger(__name__).warning("%s refused: %s", refused.where, refused.reason)
+        queues = claimed.queues
+        size = -(-len(queues) // MAX_BATCHES)  # ceiling
+        counts = {"resumed": len(claimed.resumed), "refused": len(claimed.refused)}
+        get_current_context()["ti"].xcom_push("counts", {**counts, "waiting": claimed.waiting})
+        return [queues[i : i + size] for i in range(0, len(queues), size or 1)]
+
+    @task
+    def judge(batch: list[str]) -> dict[str, Any]:
+        """Judge a batch of queues: counts per status and the ids of the files judged."""
+        import logging
+        from collections import Counter
+
+        from cnss_edi.inbox import judge_queues
+        from cnss_edi.store import Store
+
+        url, locations, _ = _config()
+        store = Store.open(url)
+        try:
+            run = judge_queues(batch, locations, store=store)
+        finally:
+            store.close()
+        for refused in run.refused:
+            logging.getLogger(__name__).warning("%s refused: %s", refused.where, refused.reason)
+        if run.failed:
+            raise RuntimeError(f"{len(run.failed)} file(s) left claimed by an internal error")
+        return {
+            "statuses": dict(Counter(outcome.status for outcome in run.outcomes)),
+            "file_ids": [outcome.file_id for outcome in run.outcomes],
+            "refused": len(run.refused),
+        }
+
+    @task(trigger_rule="none_failed")
+    def summarise(claimed: dict[str, int], results: list[dict[str, Any]]) -> dict[str, int]:
+        """Log the totals of the run (counts only)."""
+        import logging
+        from collections import Counter
+
+        totals: Counter[str] = Counter()
+        for result in results:
+            totals.update(result["statuses"])
+            totals["refused"] += result["refused"]
+        for key in ("resumed", "refused", "waiting"):
+            totals[key] += claimed[key]
+        logging.getLogger(__name__).info("edi_ingest totals: %s", dict(sorted(totals.items())))
+        return dict(totals)
+
+    claimed = claim()
+    summarise(claimed["counts"], judge.expand(batch=claimed))
+
+
+edi_ingest()

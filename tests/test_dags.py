@@ -1,0 +1,157 @@
+"""The DAGs in dags/: they import cleanly and cheaply, and edi_ingest judges a real inbox
+against a real PostgreSQL through dag.test() (in-process: no scheduler, no API server)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from schemas import field
+from tests.boxes import box, deliver
+from tests.db import acknowledgements, query
+
+DAGS = Path(__file__).resolve().parent.parent / "dags"
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("airflow") is None, reason="apache-airflow is not installed"
+)
+
+
+def _airflow_env(home: Path) -> dict[str, str]:
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+    }
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A private AIRFLOW_HOME with a fresh SQLite metadata DB, set before airflow is imported
+    (airflow reads its configuration once, at import)."""
+    env = _airflow_env(tmp_path_factory.mktemp("airflow-home"))
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    pytest.importorskip("airflow")
+    from airflow.utils import db
+
+    db.resetdb()
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def test_every_dag_file_imports_and_is_documented_and_owned(airflow):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+
+    assert bag.import_errors == {}
+    assert len(bag.dags) == len(list(DAGS.glob("*.py")))
+    for dag_id, dag in bag.dags.items():
+        assert dag.doc_md, dag_id
+        assert dag.tags, dag_id
+        assert dag.default_args.get("owner") not in (None, "", "airflow"), dag_id
+        assert dag.default_args.get("retries", 0) >= 1, dag_id
+
+
+def test_parsing_a_dag_file_opens_no_socket_and_imports_no_cnss_edi(tmp_path):
+    """What the scheduler pays on every parse: airflow.sdk, nothing of ours, no network."""
+    probe = f"""
+import socket, sys, runpy
+import airflow.sdk
+def refuse(*args, **kwargs):
+    raise AssertionError("a socket at parse time")
+socket.socket = refuse
+socket.create_connection = refuse
+before = set(sys.modules)
+for path in {sorted(str(p) for p in DAGS.glob("*.py"))!r}:
+    runpy.run_path(path)
+ours = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in
+              ("cnss_edi", "validators", "transforms", "schemas", "pandas", "pyarrow", "psycopg2"))
+assert not ours, ours[:8]
+"""
+    env = {**os.environ, **_airflow_env(tmp_path / "airflow-home")}
+    subprocess.run([sys.executable, "-c", probe], check=True, env=env, timeout=120)
+
+
+def personal(declaration: Path) -> set[str]:
+    """Names and salaries of a declaration (B02 lines), as they appear in the file."""
+    name, salary = field("B02", "L_Nom_Prenom"), field("B02", "N_Salaire_Reel")
+    found = set()
+    for line in declaration.read_bytes().splitlines():
+        if line.startswith(b"B02"):
+            found.add(line[name.start : name.stop].decode("latin-1").strip())
+            found.add(line[salary.start : salary.stop].decode("ascii").lstrip("0"))
+    return {value for value in found if len(value) >= 4}
+
+
+@pytest.mark.slow
+def test_edi_ingest_judges_every_box_and_logs_no_person(
+    airflow, store, places, pg_conn_dsn, monkeypatch, caplog, capsys
+):
+    first, second = deliver(places, store, employees=30, employers=2)
+    (first.parent / "copie.txt").write_bytes(first.read_bytes())
+    (box(places, 1234567) / "DS_1234567_202611.txt").write_bytes(b"B00 garbage\n")
+    monkeypatch.setenv("CNSS_EDI_DATABASE_URL", pg_conn_dsn)
+    monkeypatch.setenv("CNSS_EDI_INBOX", str(places.inbox))
+    monkeypatch.setenv("CNSS_EDI_OUTBOX", str(places.outbox))
+    monkeypatch.setenv("CNSS_EDI_ARCHIVE", str(places.archive))
+    monkeypatch.setenv("CNSS_EDI_SETTLE", "0")
+    secrets = personal(first) | personal(second)
+    assert secrets
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+
+    run = dag.test()
+
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    statuses = query(
+        store,
+        "SELECT status, count(*) FROM edi_file WHERE receipt_id IS NOT NULL GROUP BY 1 ORDER BY 1",
+    )
+    assert statuses == [("accepted", 2), ("duplicate", 1), ("rejected", 1)]
+    acks = acknowledgements(places.outbox)
+    assert sorted(p.parent.relative_to(places.outbox).as_posix() for p in acks) == [
+        "1234567/out"
+    ] * 3 + [f"{second.parent.parent.name}/out"]
+    logs = caplog.text + "".join(capsys.readouterr())
+    assert "edi_ingest totals" in logs
+    assert [secret for secret in secrets if secret in logs] == []
+
+
+@pytest.mark.slow
+def test_an_internal_error_fails_the_judge_task_and_leaves_the_file_claimed(
+    airflow, store, places, pg_conn_dsn, monkeypatch
+):
+    deliver(places, store, employees=5)
+    for name, value in (("DATABASE_URL", pg_conn_dsn), ("SETTLE", "0")):
+        monkeypatch.setenv(f"CNSS_EDI_{name}", value)
+    for name in ("inbox", "outbox", "archive"):
+        monkeypatch.setenv(f"CNSS_EDI_{name.upper()}", str(getattr(places, name)))
+
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError
+
+    monkeypatch.setattr("cnss_edi.inbox.process_receipt", bug)
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    for each in dag.tasks:
+        each.retries = 0  # a retry would meet the same bug, 30 s later
+
+    run = dag.test()
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert (run.state, states["claim"], states["judge"]) == ("failed", "success", "failed")
+    assert query(store, "SELECT count(*) FROM edi_file WHERE receipt_id IS NOT NULL") == [(0,)]
+    assert len(store.pending_receipts()) == 1  # judged again by the next run
