@@ -1,9 +1,9 @@
 """### edi_ingest: judge the declarations employers dropped in their boxes
 
 Every five minutes: **claim** finishes files an interrupted run left unanswered, takes every
-complete upload from `<inbox>/<affiliate>/in/` (one receipt each) and splits the queues (one per
+complete upload from `<inbox>/<login>/in/` (one receipt each) and splits the queues (one per
 drop box) into at most 100 batches; **judge** (one mapped task per batch) judges each queue in
-order of receipt under its lock, writes the acknowledgements to `<outbox>/<affiliate>/out/` and
+order of receipt under its lock, writes the acknowledgements to `<outbox>/<login>/out/` and
 archives the inputs; **summarise** logs the totals.
 
 The boxes are on the worker's own filesystem for now. Configuration is read when a task runs,
