@@ -137,6 +137,50 @@ MUTANTS = (
         "return True",
         ("tests/test_accounts.py",),
     ),
+    Mutant(
+        "the Celery worker cannot be scaled",
+        "docker-compose.yml",
+        "  airflow-worker:\n    <<: *airflow-common\n",
+        "  airflow-worker:\n    <<: *airflow-common\n    container_name: airflow-worker\n",
+        ("tests/test_compose.py",),
+    ),
+    Mutant(
+        "the Airflow UI listens on every interface",
+        "docker-compose.yml",
+        '["127.0.0.1:8080:8080"]',
+        '["8080:8080"]',
+        ("tests/test_compose.py",),
+    ),
+    Mutant(
+        "a password is written in docker-compose.yml",
+        "docker-compose.yml",
+        "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set it in .env (see README)}",
+        "POSTGRES_PASSWORD: change-me",
+        ("tests/test_compose.py",),
+    ),
+    Mutant(
+        "the workers reach the CNSS database as Airflow's role",
+        "docker-compose.yml",
+        "postgresql://cnss_edi:${CNSS_EDI_DB_PASSWORD:?set it in .env (see README)}"
+        "@postgres:5432/cnss_edi\n      CNSS_EDI_INBOX",
+        "postgresql://airflow:${AIRFLOW_DB_PASSWORD:?set it in .env (see README)}"
+        "@postgres:5432/airflow\n      CNSS_EDI_INBOX",
+        ("tests/test_compose.py",),
+    ),
+    Mutant(
+        "Airflow starts before its database is migrated",
+        "docker-compose.yml",
+        "condition: service_completed_successfully",
+        "condition: service_started",
+        ("tests/test_compose.py",),
+    ),
+    Mutant(
+        "the stack's secrets can be committed",
+        ".gitignore",
+        ".secrets/\n",
+        "",
+        ("tests/test_compose.py",),
+    ),
 )
 
 
