@@ -102,21 +102,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return OK
 
 
-def _validation(path: Path, roster: Roster | None = None) -> tuple[bytes, ParsedFile, Validation]:
+def _validation(path: Path, roster: Roster | None = None) -> tuple[str, ParsedFile, Validation]:
+    """The file's SHA-256, its parse and its validation (a file too large is hashed in
+    chunks and judged on its size, never read whole)."""
+    from cnss_edi.dropbox import sha256_of
     from transforms.parse import parse
-    from validators.declaration import validate
+    from validators.declaration import oversized, too_many_lines, validate
 
     raw = _read(path)
-    from validators.declaration import oversized, too_many_lines
-
     if raw is None:
-        return b"", parse(b""), oversized(path.stat().st_size)
+        return sha256_of(path, follow=True), parse(b""), oversized(path.stat().st_size)
+    sha256 = hashlib.sha256(raw).hexdigest()
     refusal = too_many_lines(raw)
     if refusal is not None:
-        return raw, parse(b""), refusal
+        return sha256, parse(b""), refusal
     parsed = parse(raw)
     validation = validate(parsed, file_name=path.name, preetabli=roster, today=dt.date.today())
-    return raw, parsed, validation
+    return sha256, parsed, validation
 
 
 def _load_roster(path: str | None) -> Roster | None:
@@ -130,11 +132,10 @@ def _load_roster(path: str | None) -> Roster | None:
     return Roster.from_parsed(parsed)
 
 
-def _show_validation(name: str, raw: bytes, validation: Validation, *, as_json: bool) -> None:
+def _show_validation(name: str, sha256: str, validation: Validation, *, as_json: bool) -> None:
     from cnss_edi import report
 
     if as_json:
-        sha256 = hashlib.sha256(raw).hexdigest()
         print(json.dumps(report.validation_json(name, sha256, validation), ensure_ascii=False))
     else:
         print(report.validation_text(name, validation))
@@ -144,8 +145,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     roster = _load_roster(args.preetabli)
     worst = OK
     for name in args.files:
-        raw, _, validation = _validation(Path(name), roster)
-        _show_validation(name, raw, validation, as_json=args.json)
+        sha256, _, validation = _validation(Path(name), roster)
+        _show_validation(name, sha256, validation, as_json=args.json)
         if validation.status == "rejected":
             worst = REJECTED
     return worst
@@ -157,10 +158,10 @@ def cmd_contributions(args: argparse.Namespace) -> int:
 
     worst = OK
     for name in args.files:
-        raw, parsed, validation = _validation(Path(name))
+        sha256, parsed, validation = _validation(Path(name))
         if validation.status == "rejected" or validation.kind != "declaration":
             worst = REJECTED
-            _show_validation(name, raw, validation, as_json=args.json)
+            _show_validation(name, sha256, validation, as_json=args.json)
             continue
         assert validation.period is not None  # an accepted declaration has its period
         _, summary = contributions(parsed, validation.period)
@@ -424,11 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--inbox", required=True, help="folder where files arrive")
     run.add_argument("--outbox", required=True, help="folder for acknowledgements")
     run.add_argument("--archive", help="folder for processed inputs (default: <inbox>/../archive)")
-    run.add_argument(
-        "--database-url",
-        help="PostgreSQL DSN/URL (default: $CNSS_EDI_DATABASE_URL,"
-        " else the embedded local PostgreSQL in .cnss-edi/)",
-    )
+    _database_option(run)
     run.add_argument(
         "--settle",
         type=_seconds,
@@ -454,14 +451,18 @@ def build_parser() -> argparse.ArgumentParser:
         "one dropped in a declarant's box is refused.",
     )
     load.add_argument("files", nargs="+", metavar="FILE", help="préétabli (AFFEBDS_…) files")
-    load.add_argument(
+    _database_option(load)
+    load.set_defaults(handler=cmd_load_preetabli)
+    _account_parser(commands)
+    return parser
+
+
+def _database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--database-url",
         help="PostgreSQL DSN/URL (default: $CNSS_EDI_DATABASE_URL,"
         " else the embedded local PostgreSQL in .cnss-edi/)",
     )
-    load.set_defaults(handler=cmd_load_preetabli)
-    _account_parser(commands)
-    return parser
 
 
 def _account_parser(commands: argparse._SubParsersAction) -> None:
@@ -514,11 +515,7 @@ def _account_parser(commands: argparse._SubParsersAction) -> None:
         key.add_argument("login", metavar="LOGIN")
         key.add_argument("--key", action="append", required=True, metavar="FILE")
     for parser in actions.choices.values():
-        parser.add_argument(
-            "--database-url",
-            help="PostgreSQL DSN/URL (default: $CNSS_EDI_DATABASE_URL,"
-            " else the embedded local PostgreSQL in .cnss-edi/)",
-        )
+        _database_option(parser)
         parser.add_argument(
             "--sftp-root",
             default=os.environ.get("CNSS_EDI_SFTP_ROOT"),

@@ -16,6 +16,7 @@ never while its name says it is still uploading.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import stat
@@ -283,12 +284,11 @@ def read_regular(path: Path, *, limit: int, follow: bool = False) -> tuple[bytes
         os.close(fd)
 
 
-def sha256_of(path: Path) -> str:
-    """Hash a claimed file in chunks (memory stays bounded whatever its size)."""
-    import hashlib
-
+def sha256_of(path: Path, *, follow: bool = False) -> str:
+    """Hash a file in chunks (memory stays bounded whatever its size); without `follow` (a
+    claimed file), never through a link."""
     digest = hashlib.sha256()
-    fd = os.open(path, _OPEN_FILE)
+    fd = os.open(path, _OPEN_FILE & ~(os.O_NOFOLLOW if follow else 0))
     with os.fdopen(fd, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)

@@ -28,6 +28,7 @@ from cnss_edi.store import Receipt, Store, receipt_key
 from validators.structure import FILE_NAME
 
 log = logging.getLogger(__name__)
+FLAT = "flat:"  # the queues of a flat inbox, named by the affiliate their file names announce
 # Failures that mean the run cannot go on: the database or the disk is gone.
 FATAL = (psycopg2.OperationalError, psycopg2.InterfaceError, OSError)
 
@@ -81,10 +82,10 @@ def claim_uploads(locations: Locations, *, store: Store, settle: float = 0) -> C
     resumed = _finish_interrupted(store, locations)
     seen = dropbox.settled(locations.inbox, settle)
     claimed = Claimed(resumed, list(seen.refused), seen.waiting)
-    run = InboxRun()
     for candidate in sorted(seen.candidates, key=lambda c: (c.box, c.signature[2], c.name)):
-        _claim(store, locations, candidate, run)
-    claimed.refused += run.refused
+        refusal = _claim(store, locations, candidate)
+        if refusal is not None:
+            claimed.refused.append(refusal)
     claimed.queues = list(dict.fromkeys(queue_of(r) for r in store.pending_receipts()))
     return claimed
 
@@ -112,7 +113,7 @@ def queue_of(receipt: Receipt) -> str:
     if receipt.box:
         return receipt.box
     match = FILE_NAME.match(receipt.file_name)
-    return f"flat:{match.group(1) if match else '*'}"
+    return f"{FLAT}{match.group(1) if match else '*'}"
 
 
 def _finish_interrupted(store: Store, locations: Locations) -> list[FileOutcome]:
@@ -127,22 +128,24 @@ def _finish_interrupted(store: Store, locations: Locations) -> list[FileOutcome]
     return done
 
 
-def _claim(store: Store, locations: Locations, candidate: dropbox.Candidate, run: InboxRun) -> None:
+def _claim(store: Store, locations: Locations, candidate: dropbox.Candidate) -> Refused | None:
+    """Give the file a receipt and rename it out of its box; its refusal if the box changed."""
     receipt = store.new_receipt(
         candidate.box,
         dropbox.printable(candidate.name),
         candidate.size,
         usable_name=dropbox.name_is_usable(candidate.name),
     )
-    taken = False
+    taken, refusal = False, None
     try:
         taken = dropbox.claim(locations.inbox, candidate, receipt.id)
     except OSError as error:  # the box changed under us (a folder swapped for a link…)
-        run.refused.append(Refused(candidate.where, f"inaccessible ({error.strerror})"))
+        refusal = Refused(candidate.where, f"inaccessible ({error.strerror})")
     finally:
         if not taken:
             store.drop_receipt(receipt.id)
         store.unlock(receipt_key(receipt.id))
+    return refusal
 
 
 def _judge_queue(
@@ -151,8 +154,9 @@ def _judge_queue(
     """Judge a queue's pending receipts in order, holding the queue's lock (waiting for it if
     another run has it: that run may be judging earlier receipts of the same box)."""
     outcomes = []
+    box = "" if name.startswith(FLAT) else name  # a flat inbox's queues share box ""
     with store.lock(f"queue:{name}", wait=True):
-        for receipt in [r for r in store.pending_receipts() if queue_of(r) == name]:
+        for receipt in [r for r in store.pending_receipts(box) if queue_of(r) == name]:
             with store.lock(receipt_key(receipt.id)) as mine:
                 if not mine:  # being claimed right now: its claimer's run will judge it next
                     break
@@ -172,7 +176,7 @@ def _judge_one(
     if not os.path.lexists(claimed):  # a claim cut short: the file is still in its box
         store.drop_receipt(receipt.id)
         return None
-    where = f"{receipt.box}/{receipt.file_name}" if receipt.box else receipt.file_name
+    where = receipt.where
     try:
         return process_receipt(receipt, store=store, locations=locations)
     except dropbox.NotARegularFile as kind:  # swapped between our look and our claim

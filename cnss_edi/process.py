@@ -201,7 +201,7 @@ def process_receipt(receipt: Receipt, *, store: Store, locations: Locations) -> 
     received = Received(
         name=receipt.file_name,
         box=receipt.box,
-        where=f"{receipt.box}/{receipt.file_name}" if receipt.box else receipt.file_name,
+        where=receipt.where,
         sha256=hashlib.sha256(raw).hexdigest() if raw is not None else dropbox.sha256_of(path),
         size=size,
         received_at=receipt.claimed_at,

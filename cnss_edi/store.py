@@ -66,6 +66,11 @@ class Receipt:
     size_bytes: int
     claimed_at: dt.datetime
 
+    @property
+    def where(self) -> str:
+        """box/name as dropped (just the name in a flat inbox)."""
+        return f"{self.box}/{self.file_name}" if self.box else self.file_name
+
 
 # Every FileRow field is a column of edi_file, except `finished`.
 _FILE_COLUMNS = sql.SQL(", ").join(
@@ -192,14 +197,15 @@ class Store:
                 (receipt_id,),
             )
 
-    def pending_receipts(self) -> list[Receipt]:
-        """Claimed files not judged yet, in order of receipt."""
+    def pending_receipts(self, box: str | None = None) -> list[Receipt]:
+        """Claimed files not judged yet (of one box, when given), in order of receipt."""
         with self.transaction() as cursor:
             cursor.execute(
                 sql.SQL(
-                    "SELECT {} FROM receipt r WHERE NOT EXISTS"
+                    "SELECT {} FROM receipt r WHERE (%s IS NULL OR box = %s) AND NOT EXISTS"
                     " (SELECT FROM edi_file f WHERE f.receipt_id = r.id) ORDER BY id"
-                ).format(_RECEIPT_COLUMNS)
+                ).format(_RECEIPT_COLUMNS),
+                (box, box),
             )
             return [Receipt(*row) for row in cursor.fetchall()]
 

@@ -57,21 +57,17 @@ def sample(out: Path, *options: str, check_code: int = 0) -> subprocess.Complete
     )
 
 
+def process_arguments(inbox: Path, outbox: Path, dsn: str, *options: str) -> list[str]:
+    """The arguments of `cnss-edi process` from `inbox` to `outbox` on the database `dsn`."""
+    places = ["--inbox", str(inbox), "--outbox", str(outbox)]
+    return ["process", *places, "--database-url", dsn, *options]
+
+
 def process(
     inbox: Path, outbox: Path, dsn: str, *options: str, check_code: int = 0
 ) -> subprocess.CompletedProcess[str]:
     """`cnss-edi process` from `inbox` to `outbox` on the database `dsn`."""
-    return run(
-        "process",
-        "--inbox",
-        str(inbox),
-        "--outbox",
-        str(outbox),
-        "--database-url",
-        dsn,
-        *options,
-        check_code=check_code,
-    )
+    return run(*process_arguments(inbox, outbox, dsn, *options), check_code=check_code)
 
 
 @pytest.fixture(scope="module")
@@ -272,18 +268,7 @@ def test_process_killed_at_random_moments_still_ends_exactly_once(
         expected_lines[path.name] = sum(
             1 for line in raw if line[:3] == b"B02" or (line[:3] == b"B04" and line[16:25].strip())
         )
-    arguments = [
-        CLI,
-        "process",
-        "--inbox",
-        str(inbox),
-        "--outbox",
-        str(outbox),
-        "--database-url",
-        pg_conn_dsn,
-        "--settle",
-        "0",
-    ]
+    arguments = [CLI, *process_arguments(inbox, outbox, pg_conn_dsn, "--settle", "0")]
     for delay in (0.6, 0.9, 1.2, 1.5, 1.8, 2.1, 2.4, 2.7):  # cover start-up, loads and finishing
         child = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
@@ -370,18 +355,7 @@ def test_database_stopped_mid_copy_is_one_line_and_exit_3(tmp_path: Path) -> Non
             drop_boxes(samples, inbox, dsn)
             outbox = work / database / "out"
             child = subprocess.Popen(
-                [
-                    CLI,
-                    "process",
-                    "--inbox",
-                    str(inbox),
-                    "--outbox",
-                    str(outbox),
-                    "--settle",
-                    "0",
-                    "--database-url",
-                    dsn,
-                ],
+                [CLI, *process_arguments(inbox, outbox, dsn, "--settle", "0")],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,

@@ -191,41 +191,29 @@ def check_same_affiliate(parsed: ParsedFile, kind: str, affiliate: int | None) -
     """AFFILIE_INCOHERENT: every line after the opening one names the header's affiliate."""
     if affiliate is None:
         return []
-    out = []
-    for record in ORDER[kind][1:]:
-        block = parsed.block(record)
-        wrong = block.valid("N_Num_Affilie") & (block.number("N_Num_Affilie") != affiliate)
-        out.append(
-            found_where(
-                "AFFILIE_INCOHERENT",
-                wrong,
-                block.line,
-                record=record,
-                field="N_Num_Affilie",
-                expected=f"{affiliate:07d}",
-            )
-        )
-    return out
+    return _same_after_opening(
+        parsed, kind, "AFFILIE_INCOHERENT", "N_Num_Affilie", affiliate, f"{affiliate:07d}"
+    )
 
 
 def check_same_period(parsed: ParsedFile, kind: str, period: str | None) -> list[Hits]:
     """PERIODE_INCOHERENTE: every line after the opening one names the header's period."""
     if period is None:
         return []
+    return _same_after_opening(
+        parsed, kind, "PERIODE_INCOHERENTE", "L_Periode", int(period), period
+    )
+
+
+def _same_after_opening(
+    parsed: ParsedFile, kind: str, code: str, name: str, value: int, shown: str
+) -> list[Hits]:
+    """`code` on each line after the opening one whose readable field `name` is not `value`."""
     out = []
     for record in ORDER[kind][1:]:
         block = parsed.block(record)
-        wrong = block.valid("L_Periode") & (block.number("L_Periode") != int(period))
-        out.append(
-            found_where(
-                "PERIODE_INCOHERENTE",
-                wrong,
-                block.line,
-                record=record,
-                field="L_Periode",
-                expected=period,
-            )
-        )
+        wrong = block.valid(name) & (block.number(name) != value)
+        out.append(found_where(code, wrong, block.line, record=record, field=name, expected=shown))
     return out
 
 
