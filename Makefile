@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
 
-.PHONY: help demo test lint fmt mutants bench postgres-bin sshd-bin db-stop clean
+.PHONY: help demo test e2e airflow lint fmt mutants bench postgres-bin sshd-bin db-stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ test: $(STAMP) postgres-bin sshd-bin  ## lint and type-check, then every test (s
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+e2e: $(STAMP) postgres-bin sshd-bin  ## SFTP uploads through sshd and edi_ingest (dag.test()); last line JSON
+	$(BIN)/python -m tests.e2e
 
 lint: $(STAMP)  ## ruff check, format check and mypy
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

@@ -22,6 +22,7 @@ import contextlib
 import os
 import stat
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -66,6 +67,24 @@ class ServerAddress:
     login: str
     key_file: Path
     host_key: str
+
+    @classmethod
+    def of(cls, host: str, port: int | None, login: str, extra: dict[str, str]) -> ServerAddress:
+        """From an Airflow connection's fields: key_file and host_key are in its extra."""
+        missing = [key for key in ("key_file", "host_key") if not extra.get(key)]
+        if not host or not login or missing:
+            raise ValueError(f"SFTP connection: host, login and extra {missing} are required")
+        return cls(host, port or 22, login, Path(extra["key_file"]), extra["host_key"])
+
+    @classmethod
+    def from_uri(cls, uri: str) -> ServerAddress:
+        """sftp://LOGIN@HOST[:PORT]?key_file=PATH&host_key=TYPE+BASE64 (an Airflow
+        connection URI, as in AIRFLOW_CONN_CNSS_EDI_SFTP)."""
+        parts = urllib.parse.urlsplit(uri)
+        if parts.scheme not in ("sftp", "ssh"):
+            raise ValueError(f"SFTP connection: expected sftp://…, got {parts.scheme or uri!r}://")
+        extra = dict(urllib.parse.parse_qsl(parts.query))
+        return cls.of(parts.hostname or "", parts.port, parts.username or "", extra)
 
 
 @contextmanager

@@ -6,10 +6,16 @@ drop box) into at most 100 batches; **judge** (one mapped task per batch) judges
 order of receipt under its lock, writes the acknowledgements to `<outbox>/<login>/out/` and
 archives the inputs; **summarise** logs the totals.
 
-The boxes are on the worker's own filesystem for now. Configuration is read when a task runs,
-from the worker's environment: `CNSS_EDI_DATABASE_URL`, `CNSS_EDI_INBOX`, `CNSS_EDI_OUTBOX`,
-`CNSS_EDI_ARCHIVE` (default: `archive/` beside the inbox) and `CNSS_EDI_SETTLE` (seconds an
-upload must stay unchanged, default 2).
+**Where the boxes are.** With the Airflow connection `cnss_edi_sftp` (for instance
+`AIRFLOW_CONN_CNSS_EDI_SFTP=sftp://cnss-ingest@sftp:22?key_file=/keys/id&host_key=ssh-ed25519+AAAA…`)
+the boxes are on that SFTP server, reached as its service login: claim renames each upload
+into the server's `.processing/`, judge fetches it into `CNSS_EDI_INBOX/.processing/` and puts
+the acknowledgement in the declarant's `out/` on the server (a copy stays in `CNSS_EDI_OUTBOX`).
+Without it, `CNSS_EDI_INBOX` is a local inbox of boxes (`<login>/in/`).
+
+Configuration is read when a task runs, from the worker's environment: `CNSS_EDI_DATABASE_URL`,
+`CNSS_EDI_INBOX`, `CNSS_EDI_OUTBOX`, `CNSS_EDI_ARCHIVE` (default: `archive/` beside the inbox)
+and `CNSS_EDI_SETTLE` (seconds an upload must stay unchanged, default 2).
 
 A rejected declaration is a normal outcome (its acknowledgement says why). An internal error
 fails the judge task, so that operators see it: the file stays claimed and the retry (or the
@@ -18,12 +24,14 @@ next run) judges it again. XCom carries counts and file ids only; logs never nam
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import dag, task
 
 MAX_BATCHES = 100  # mapped judge tasks per run
+SFTP_CONNECTION = "cnss_edi_sftp"
 
 
 def _config() -> tuple[str, Any, float]:
@@ -38,6 +46,22 @@ def _config() -> tuple[str, Any, float]:
     locations = Locations(inbox, Path(os.environ["CNSS_EDI_OUTBOX"]).resolve(), Path(archive))
     settle = float(os.environ.get("CNSS_EDI_SETTLE", "2"))
     return os.environ["CNSS_EDI_DATABASE_URL"], locations, settle
+
+
+def _server() -> AbstractContextManager[Any]:
+    """A session on the SFTP server of the connection SFTP_CONNECTION, or None without one."""
+    from contextlib import nullcontext
+
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from cnss_edi.remote import ServerAddress, connect
+
+    try:
+        found = Connection.get(SFTP_CONNECTION)
+    except AirflowNotFoundException:
+        return nullcontext(None)
+    return connect(ServerAddress.of(found.host, found.port, found.login, found.extra_dejson))
 
 
 @dag(
@@ -60,6 +84,7 @@ def edi_ingest() -> None:
         """Claim the complete uploads; the queues to judge, in at most MAX_BATCHES batches (the
         counts go to the XCom "counts": a mapped task can only expand a task's return value)."""
         import logging
+        from dataclasses import replace
 
         from airflow.sdk import get_current_context
 
@@ -69,7 +94,9 @@ def edi_ingest() -> None:
         url, locations, settle = _config()
         store = Store.open(url)
         try:
-            claimed = claim_uploads(locations, store=store, settle=settle)
+            with _server() as server:
+                where = replace(locations, server=server)
+                claimed = claim_uploads(where, store=store, settle=settle)
         finally:
             store.close()
         for refused in claimed.refused:
@@ -85,6 +112,7 @@ def edi_ingest() -> None:
         """Judge a batch of queues: counts per status and the ids of the files judged."""
         import logging
         from collections import Counter
+        from dataclasses import replace
 
         from cnss_edi.inbox import judge_queues
         from cnss_edi.store import Store
@@ -92,7 +120,8 @@ def edi_ingest() -> None:
         url, locations, _ = _config()
         store = Store.open(url)
         try:
-            run = judge_queues(batch, locations, store=store)
+            with _server() as server:
+                run = judge_queues(batch, replace(locations, server=server), store=store)
         finally:
             store.close()
         for refused in run.refused:
@@ -112,7 +141,8 @@ def edi_ingest() -> None:
         from collections import Counter
 
         totals: Counter[str] = Counter()
-        for result in results:
+        for index in range(len(results)):  # iterating would ask for one XCom past the end
+            result = results[index]
             totals.update(result["statuses"])
             totals["refused"] += result["refused"]
         for key in ("resumed", "refused", "waiting"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ import pytest
 from schemas import field
 from tests.boxes import box, deliver
 from tests.db import acknowledgements, query
+from tests.e2e import Scenario, run_edi_ingest, task_logs, xcoms
+from tests.sftp import running_server
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
 pytestmark = pytest.mark.skipif(
@@ -155,3 +158,50 @@ def test_an_internal_error_fails_the_judge_task_and_leaves_the_file_claimed(
     assert (run.state, states["claim"], states["judge"]) == ("failed", "success", "failed")
     assert query(store, "SELECT count(*) FROM edi_file WHERE receipt_id IS NOT NULL") == [(0,)]
     assert len(store.pending_receipts()) == 1  # judged again by the next run
+
+
+@pytest.mark.slow
+def test_edi_ingest_over_sftp_answers_every_declarant_and_logs_no_person(
+    airflow, store, pg_conn_dsn, tmp_path, monkeypatch, caplog, capfd
+):
+    """The issue's scenario through a real sshd: A valid, B with errors, A a file for B's
+    affiliate, the accountant one file for each client; a run later, A the same bytes again."""
+    with running_server() as server:
+        scenario = Scenario.prepare(server, store, tmp_path)
+        for name, value in scenario.environment(pg_conn_dsn, tmp_path).items():
+            monkeypatch.setenv(name, value)
+        for number in range(len(scenario.rounds)):
+            scenario.upload(number)
+            assert run_edi_ingest() == "success"
+
+        rows = query(
+            store,
+            "SELECT depositor, file_name, status, finished_at IS NOT NULL FROM edi_file"
+            " WHERE receipt_id IS NOT NULL ORDER BY receipt_id",
+        )
+        assert sorted(rows) == sorted((*expected, True) for expected in scenario.expected)
+        assert rows[-1][2] == "duplicate"  # judged a run later
+        assert query(store, "SELECT count(*) FROM declaration") == [(3,)]
+        answers = scenario.acknowledgements()
+        statuses = {
+            login: sorted(re.findall(rb"<status>(\w+)</status>", b"".join(acks)))
+            for login, acks in answers.items()
+        }
+        assert statuses == {
+            scenario.a.login: [b"accepted", b"duplicate", b"rejected"],
+            scenario.b.login: [b"rejected"],
+            scenario.accountant.login: [b"accepted", b"accepted"],
+        }
+        assert b"COMPTE_DEPOSANT" in b"".join(answers[scenario.a.login])
+        home = Path(os.environ["AIRFLOW_HOME"])
+        logs = caplog.text + "".join(capfd.readouterr()) + xcoms(home) + task_logs(home)
+        assert "edi_ingest totals" in logs  # the scan reads the runs' logs
+        assert scenario.report(store, logs, scenario.isolation()) == {
+            "files": 6,
+            "accepted": 3,
+            "rejected": 2,
+            "duplicates": 1,
+            "acknowledgements": 6,
+            "isolation": "denied",
+            "pii_in_logs": 0,
+        }
