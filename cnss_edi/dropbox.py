@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROCESSING = ".processing"
+# The ingest pipeline's own SFTP login (cnss_edi.sshd): it sees every box, and .processing/.
+SERVICE_LOGIN = "cnss-ingest"
 # A box is named after its declarant's login, or (before accounts, and for a local inbox) after
 # the one affiliate it declares for.
 LOGIN = re.compile(r"^[a-z][a-z0-9_-]{2,31}$")

@@ -32,6 +32,7 @@ from pathlib import Path
 from string import Template
 
 from cnss_edi.accounts import LOGIN, Account
+from cnss_edi.dropbox import PROCESSING, SERVICE_LOGIN
 from cnss_edi.files import write_atomically
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "sftp_inbox" / "sshd_config.template"
@@ -42,10 +43,8 @@ NOLOGIN = "/usr/sbin/nologin"
 # (postgres, www-data, …), which would hand that account's files to a declarant.
 MARKER = "cnss-edi declarant"
 SERVICE_MARKER = "cnss-edi service"
-SERVICE_LOGIN = "cnss-ingest"
 BOX_MODE = 0o755  # sshd's chroot rule: root-owned, not group/world-writable
 IN_MODE = 0o770  # the service (owner) and the declarant (group)
-PROCESSING = ".processing"  # cnss_edi.dropbox.PROCESSING: claimed files, the service's alone
 RELOAD_TIMEOUT = 10.0
 
 

@@ -103,23 +103,6 @@ class Scenario:
                 client.putfo(io.BytesIO(raw), f"/in/{name}.part")
                 client.posix_rename(f"/in/{name}.part", f"/in/{name}")
 
-    def environment(self, dsn: str, work: Path) -> dict[str, str]:
-        """What edi_ingest's tasks read: the database, the worker's folders, the SFTP
-        connection (an Airflow connection given as an environment variable)."""
-        address = self.server.address
-        query = urllib.parse.urlencode(
-            {"key_file": str(address.key_file), "host_key": address.host_key}
-        )
-        uri = f"sftp://{address.login}@{address.host}:{address.port}?{query}"
-        return {
-            "CNSS_EDI_DATABASE_URL": dsn,
-            "CNSS_EDI_INBOX": str(work / "worker" / "inbox"),
-            "CNSS_EDI_OUTBOX": str(work / "worker" / "outbox"),
-            "CNSS_EDI_ARCHIVE": str(work / "archive"),
-            "CNSS_EDI_SETTLE": "0",
-            "AIRFLOW_CONN_CNSS_EDI_SFTP": uri,
-        }
-
     def acknowledgements(self) -> dict[str, list[bytes]]:
         """Each login's out/, as the declarant reads it over SFTP."""
         found = {}
@@ -172,6 +155,22 @@ class Scenario:
             "isolation": "breached" if isolation else "denied",
             "pii_in_logs": sum(logs.count(canary) for canary in self.canaries),
         }
+
+
+def ingest_environment(server: SftpServer, dsn: str, work: Path) -> dict[str, str]:
+    """What edi_ingest's tasks read: the database, the worker's folders under `work`, the
+    SFTP connection (an Airflow connection given as an environment variable)."""
+    address = server.address
+    key = {"key_file": str(address.key_file), "host_key": address.host_key}
+    uri = f"sftp://{address.login}@{address.host}:{address.port}?{urllib.parse.urlencode(key)}"
+    return {
+        "CNSS_EDI_DATABASE_URL": dsn,
+        "CNSS_EDI_INBOX": str(work / "worker" / "inbox"),
+        "CNSS_EDI_OUTBOX": str(work / "worker" / "outbox"),
+        "CNSS_EDI_ARCHIVE": str(work / "archive"),
+        "CNSS_EDI_SETTLE": "0",
+        "AIRFLOW_CONN_CNSS_EDI_SFTP": uri,
+    }
 
 
 def _enrol(server: SftpServer, store: Store, name: str, kind: str, *files: Path) -> Declarant:
@@ -257,15 +256,58 @@ def run_edi_ingest() -> str:
 # -- make e2e -----------------------------------------------------------------------------
 
 
+def dag_test_child() -> int:
+    """One edi_ingest run in a process of its own (its output and peak memory are the run's);
+    its last line: {"state", "seconds", "peak_rss_mb"}. CNSS_EDI_E2E_RESET=1: a fresh Airflow
+    metadata database first."""
+    import resource
+    import time
+
+    if os.environ.get("CNSS_EDI_E2E_RESET"):
+        from airflow.utils import db
+
+        db.resetdb()
+    started = time.perf_counter()
+    state = run_edi_ingest()
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"state": state, "seconds": round(seconds, 2), "peak_rss_mb": round(peak)}))
+    return 0 if state == "success" else 1
+
+
+def dag_test(env: dict[str, str], *, reset: bool) -> tuple[dict[str, object], str]:
+    """Run dag_test_child with this environment: (its last line, everything it printed)."""
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.e2e", "--dag-test"],
+        env={**env, "CNSS_EDI_E2E_RESET": "1" if reset else ""},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    lines = child.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        result = {"state": f"crashed ({child.returncode})"}
+    return result, child.stdout + child.stderr
+
+
+def airflow_environment(server: SftpServer, dsn: str, work: Path) -> dict[str, str]:
+    """The environment of a dag.test() child: a private AIRFLOW_HOME under `work`."""
+    return {
+        **os.environ,
+        **ingest_environment(server, dsn, work),
+        "AIRFLOW_HOME": str(work / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "PYTHONPATH": str(ROOT),
+    }
+
+
 def main() -> int:
     if sys.argv[1:] == ["--dag-test"]:  # the child process: one run, its output captured
-        if os.environ.get("CNSS_EDI_E2E_RESET"):
-            from airflow.utils import db
-
-            db.resetdb()
-        state = run_edi_ingest()
-        print(f"edi_ingest run: {state}")
-        return 0 if state == "success" else 1
+        return dag_test_child()
     from cnss_edi.postgres import LocalPostgres
 
     work = Path(tempfile.mkdtemp(prefix="cnss-edi-e2e-"))
@@ -284,28 +326,14 @@ def _main(server: SftpServer, dsn: str, work: Path) -> int:
     store = Store.open(dsn)
     try:
         scenario = Scenario.prepare(server, store, work)
-        airflow_home = work / "airflow"
-        env = {
-            **os.environ,
-            **scenario.environment(dsn, work),
-            "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-            "PYTHONPATH": str(ROOT),
-        }
+        env = airflow_environment(server, dsn, work)
         logs = []
         for number in range(len(scenario.rounds)):
             scenario.upload(number)
-            child = subprocess.run(
-                [sys.executable, "-m", "tests.e2e", "--dag-test"],
-                env={**env, "CNSS_EDI_E2E_RESET": "1" if number == 0 else ""},
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-            logs += [child.stdout, child.stderr]
-            print(f"run {number + 1}: {child.stdout.strip().splitlines()[-1:]}", file=sys.stderr)
+            result, output = dag_test(env, reset=number == 0)
+            logs.append(output)
+            print(f"run {number + 1}: {result['state']}", file=sys.stderr)
+        airflow_home = Path(env["AIRFLOW_HOME"])
         logs += [xcoms(airflow_home), task_logs(airflow_home)]
         report = scenario.report(store, "\n".join(logs), scenario.isolation())
         for login, status_of in _by_login(_rows(store)).items():

@@ -156,24 +156,31 @@ class SftpServer:
         allow_from: tuple[str, ...] = (),
         keys: int = 1,
         affiliates: tuple[int, ...] = (),
+        reload: bool = True,
     ) -> Declarant:
-        """A new account with `keys` fresh ed25519 keys, provisioned, sshd reloaded."""
+        """A new account with `keys` fresh ed25519 keys, provisioned, sshd reloaded (unless
+        not `reload`: many accounts at once, then configure())."""
         private = tuple(self.new_key() for _ in range(keys))
         count = 1 if kind == "employer" else 2
         affiliates = affiliates or tuple(next(self._affiliates) for _ in range(count))
         account = Account(
             self.login(name), kind, affiliates, allow_from, tuple(public_line(k) for k in private)
         )
-        return Declarant(self.update(account), private)
+        return Declarant(self.update(account, reload=reload), private)
 
-    def update(self, account: Account) -> Account:
+    def update(self, account: Account, *, reload: bool = True) -> Account:
         """Provision the account as it now is, rewrite the config, reload sshd."""
         account = account.checked()
         self.users.add(account.login)
         provision(account, self.settings)
         self.accounts[account.login] = account
-        write_config(list(self.accounts.values()), self.settings)
+        if reload:
+            self.configure()
         return account
+
+    def configure(self) -> None:
+        """Write sshd's config for every account and reload it."""
+        write_config(list(self.accounts.values()), self.settings)
 
     def change(self, declarant: Declarant, **changes: object) -> Account:
         return self.update(replace(declarant.account, **changes))  # type: ignore[arg-type]

@@ -108,6 +108,8 @@ def test_the_account_command(tmp_path: Path, pg_conn_dsn: str) -> None:
     run("account", "remove-key", "groupe-z", "--key", str(key), *db, check_code=0)
     run("account", "remove", "groupe-z", *db, check_code=0)
     assert run("account", "list", *db, check_code=0).stdout == ""
+    service = run("account", "service", "--key", str(key), *db)
+    assert (service.returncode, "needs --sftp-root" in service.stderr) == (2, True)
 
 
 def test_a_box_declares_for_its_logins_affiliates_only(store, places):

@@ -16,7 +16,7 @@ import pytest
 from schemas import field
 from tests.boxes import box, deliver
 from tests.db import acknowledgements, query
-from tests.e2e import Scenario, run_edi_ingest, task_logs, xcoms
+from tests.e2e import Scenario, ingest_environment, run_edi_ingest, task_logs, xcoms
 from tests.sftp import running_server
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
@@ -168,7 +168,7 @@ def test_edi_ingest_over_sftp_answers_every_declarant_and_logs_no_person(
     affiliate, the accountant one file for each client; a run later, A the same bytes again."""
     with running_server() as server:
         scenario = Scenario.prepare(server, store, tmp_path)
-        for name, value in scenario.environment(pg_conn_dsn, tmp_path).items():
+        for name, value in ingest_environment(server, pg_conn_dsn, tmp_path).items():
             monkeypatch.setenv(name, value)
         for number in range(len(scenario.rounds)):
             scenario.upload(number)
