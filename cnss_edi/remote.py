@@ -70,11 +70,14 @@ class ServerAddress:
 
     @classmethod
     def of(cls, host: str, port: int | None, login: str, extra: dict[str, str]) -> ServerAddress:
-        """From an Airflow connection's fields: key_file and host_key are in its extra."""
-        missing = [key for key in ("key_file", "host_key") if not extra.get(key)]
-        if not host or not login or missing:
-            raise ValueError(f"SFTP connection: host, login and extra {missing} are required")
-        return cls(host, port or 22, login, Path(extra["key_file"]), extra["host_key"])
+        """From an Airflow connection's fields: its extra has key_file, and host_key (or
+        host_key_file, the server's .pub file, e.g. where a container stack shares it)."""
+        host_key = extra.get("host_key") or ""
+        if not host_key and extra.get("host_key_file"):
+            host_key = Path(extra["host_key_file"]).read_text(encoding="ascii")
+        if not host or not login or not extra.get("key_file") or not host_key:
+            raise ValueError("SFTP connection: host, login, key_file and host_key are required")
+        return cls(host, port or 22, login, Path(extra["key_file"]), host_key)
 
     @classmethod
     def from_uri(cls, uri: str) -> ServerAddress:

@@ -163,9 +163,9 @@ MUTANTS = (
         "the workers reach the CNSS database as Airflow's role",
         "docker-compose.yml",
         "postgresql://cnss_edi:${CNSS_EDI_DB_PASSWORD:?set it in .env (see README)}"
-        "@postgres:5432/cnss_edi\n      CNSS_EDI_INBOX",
+        "@postgres:5432/cnss_edi\n      # The worker's own copies",
         "postgresql://airflow:${AIRFLOW_DB_PASSWORD:?set it in .env (see README)}"
-        "@postgres:5432/airflow\n      CNSS_EDI_INBOX",
+        "@postgres:5432/airflow\n      # The worker's own copies",
         ("tests/test_compose.py",),
     ),
     Mutant(
@@ -205,6 +205,13 @@ MUTANTS = (
         "cnss_edi/remote.py",
         "elif not mode & stat.S_IROTH:",
         "elif False:",
+        ("tests/test_remote.py",),
+    ),
+    Mutant(
+        "the service trusts any SFTP server",
+        "cnss_edi/remote.py",
+        '!= " ".join(address.host_key.split()[:2]):',
+        '!= shown.get_name() + " " + shown.get_base64() and False:',
         ("tests/test_remote.py",),
     ),
 )
