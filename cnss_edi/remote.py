@@ -208,6 +208,22 @@ class RemoteBoxes:
             with contextlib.suppress(FileNotFoundError):  # deleted by an interrupted run
                 self._call(self.client.remove, self._claimed(row.receipt_id))
 
+    def publish(self, folder: str, name: str, raw: bytes) -> int:
+        """Put a file CNSS sends (a préétabli, a notice) in `folder` (e.g. "<login>/out"),
+        as .part then renamed; 0 if the same bytes are already there, else 1."""
+        final = _raw(f"/{folder}/{name}")
+        try:
+            if self._call(self.client.lstat, final).st_size == len(raw):
+                with self._call(self.client.open, final, "rb") as there:
+                    if there.read(len(raw) + 1) == raw:
+                        return 0
+        except FileNotFoundError:
+            pass
+        with self._call(self.client.open, final + b".part", "wb") as out:
+            out.write(raw)
+        self._call(self.client.posix_rename, final + b".part", final)
+        return 1
+
     def set_aside(self, receipt_id: int) -> None:
         """A claimed entry that is not a readable regular file: kept aside for an operator."""
         claimed = self._claimed(receipt_id)

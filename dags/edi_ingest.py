@@ -24,44 +24,12 @@ next run) judges it again. XCom carries counts and file ids only; logs never nam
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import dag, task
 
 MAX_BATCHES = 100  # mapped judge tasks per run
-SFTP_CONNECTION = "cnss_edi_sftp"
-
-
-def _config() -> tuple[str, Any, float]:
-    """(database url, Locations, settle seconds) from the environment, at run time."""
-    import os
-    from pathlib import Path
-
-    from cnss_edi.process import Locations
-
-    inbox = Path(os.environ["CNSS_EDI_INBOX"]).resolve()
-    archive = os.environ.get("CNSS_EDI_ARCHIVE") or inbox.parent / "archive"
-    locations = Locations(inbox, Path(os.environ["CNSS_EDI_OUTBOX"]).resolve(), Path(archive))
-    settle = float(os.environ.get("CNSS_EDI_SETTLE", "2"))
-    return os.environ["CNSS_EDI_DATABASE_URL"], locations, settle
-
-
-def _server() -> AbstractContextManager[Any]:
-    """A session on the SFTP server of the connection SFTP_CONNECTION, or None without one."""
-    from contextlib import nullcontext
-
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from cnss_edi.remote import ServerAddress, connect
-
-    try:
-        found = Connection.get(SFTP_CONNECTION)
-    except AirflowNotFoundException:
-        return nullcontext(None)
-    return connect(ServerAddress.of(found.host, found.port, found.login, found.extra_dejson))
 
 
 @dag(
@@ -84,19 +52,17 @@ def edi_ingest() -> None:
         """Claim the complete uploads; the queues to judge, in at most MAX_BATCHES batches (the
         counts go to the XCom "counts": a mapped task can only expand a task's return value)."""
         import logging
-        from dataclasses import replace
 
         from airflow.sdk import get_current_context
 
+        from cnss_edi import runtime
         from cnss_edi.inbox import claim_uploads
         from cnss_edi.store import Store
 
-        url, locations, settle = _config()
-        store = Store.open(url)
+        store = Store.open(runtime.database_url())
         try:
-            with _server() as server:
-                where = replace(locations, server=server)
-                claimed = claim_uploads(where, store=store, settle=settle)
+            with runtime.locations() as where:
+                claimed = claim_uploads(where, store=store, settle=runtime.settle())
         finally:
             store.close()
         for refused in claimed.refused:
@@ -112,16 +78,15 @@ def edi_ingest() -> None:
         """Judge a batch of queues: counts per status and the ids of the files judged."""
         import logging
         from collections import Counter
-        from dataclasses import replace
 
+        from cnss_edi import runtime
         from cnss_edi.inbox import judge_queues
         from cnss_edi.store import Store
 
-        url, locations, _ = _config()
-        store = Store.open(url)
+        store = Store.open(runtime.database_url())
         try:
-            with _server() as server:
-                run = judge_queues(batch, replace(locations, server=server), store=store)
+            with runtime.locations() as where:
+                run = judge_queues(batch, where, store=store)
         finally:
             store.close()
         for refused in run.refused:

@@ -214,6 +214,13 @@ MUTANTS = (
         '!= shown.get_name() + " " + shown.get_base64() and False:',
         ("tests/test_remote.py",),
     ),
+    Mutant(
+        "the month-end préétabli keeps the leavers",
+        "cnss_edi/preetablis.py",
+        "LEAVERS = tuple(code for code, s in situations().items() if s.af_reversed)",
+        "LEAVERS = ('none',)",
+        ("tests/test_month_end.py",),
+    ),
 )
 
 

@@ -205,3 +205,42 @@ def test_edi_ingest_over_sftp_answers_every_declarant_and_logs_no_person(
             "isolation": "denied",
             "pii_in_logs": 0,
         }
+
+
+@pytest.mark.slow
+def test_edi_preetablis_publishes_each_employers_next_month_over_sftp(
+    airflow, store, pg_conn_dsn, tmp_path, monkeypatch
+):
+    """After a first edi_ingest run (A, the accountant's two clients accepted; B rejected),
+    the month-end DAG writes the three préétablis of 202611, in the right out/ folders."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    with running_server() as server:
+        scenario = Scenario.prepare(server, store, tmp_path)
+        for name, value in ingest_environment(server, pg_conn_dsn, tmp_path).items():
+            monkeypatch.setenv(name, value)
+        scenario.upload(0)
+        assert run_edi_ingest() == "success"
+        dag = DagBag(dag_folder=str(DAGS / "edi_preetablis.py")).dags["edi_preetablis"]
+
+        runs = [dag.test(run_conf={"period": "202611"}) for _ in range(2)]
+
+        assert [run.state for run in runs] == ["success"] * 2
+        preetablis = {
+            login: sorted(name for name in folder if name.startswith("AFFEBDS_"))
+            for login, folder in _out_names(scenario).items()
+        }
+        assert {login: len(names) for login, names in preetablis.items()} == {
+            scenario.a.login: 1,
+            scenario.b.login: 0,  # its declaration was rejected: nothing to build on
+            scenario.accountant.login: 2,
+        }
+        assert query(store, "SELECT count(*) FROM preetabli WHERE period = '202611'") == [(3,)]
+
+
+def _out_names(scenario: Scenario) -> dict[str, list[str]]:
+    found = {}
+    for declarant in (scenario.a, scenario.b, scenario.accountant):
+        with scenario.server.sftp(declarant.login, declarant.keys[0]) as client:
+            found[declarant.login] = client.listdir("/out")
+    return found

@@ -296,3 +296,12 @@ def test_a_declarant_cannot_lock_the_service_out_of_its_box(server: SftpServer) 
             client.chmod("/in", 0o700)
         mode = client.stat("/in").st_mode
     assert stat.S_IMODE(mode or 0) == 0o770
+
+
+def test_a_notice_is_published_once_and_read_by_its_declarant(server: SftpServer) -> None:
+    employer = server.add("emp_a")
+    with remote.connect(server.address) as boxes:
+        sent = [boxes.publish(f"{employer.login}/out", "AFFEBDS.txt", b"A00\r\n") for _ in "ab"]
+        changed = boxes.publish(f"{employer.login}/out", "AFFEBDS.txt", b"A00 v2\r\n")
+    assert (sent, changed) == ([1, 0], 1)
+    assert out_folder(server, employer) == {"AFFEBDS.txt": b"A00 v2\r\n"}
