@@ -10,8 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from cnss_edi.cli import OK, USAGE
+from cnss_edi.cli import OK, REJECTED, USAGE
+
+if TYPE_CHECKING:
+    from cnss_edi.payments import Imported
 
 
 def _usage(args: argparse.Namespace, message: str) -> int:
@@ -41,6 +46,64 @@ def cmd_deadline(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_payments_import(args: argparse.Namespace) -> int:
+    import datetime as dt
+    from pathlib import Path
+
+    from cnss_edi.cli import _database_url
+    from cnss_edi.dropbox import NotARegularFile, printable, read_regular
+    from cnss_edi.payments import MAX_BYTES, import_payments
+    from cnss_edi.store import Store
+
+    shown = printable(args.file)
+    try:
+        raw, size = read_regular(Path(args.file), limit=MAX_BYTES, follow=True)
+    except NotARegularFile as kind:
+        return _usage(args, f"{shown}: {kind}, not a regular file")
+    except OSError as error:
+        return _usage(args, f"{shown}: {error.strerror}")
+    if raw is None:
+        return _usage(args, f"{shown}: {size:,} bytes, more than {MAX_BYTES:,}: split it by month")
+    store = Store.open(_database_url(args.database_url))
+    try:
+        done = import_payments(store, raw, file_name=Path(args.file).name, today=dt.date.today())
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(_imported_json(shown, done), ensure_ascii=False))
+    else:
+        print(_imported_text(shown, done))
+    return REJECTED if done.status == "rejected" else OK
+
+
+def _imported_json(name: str, done: Imported) -> dict[str, object]:
+    return {
+        "file": name,
+        "sha256": done.sha256,
+        "status": done.status,
+        "rows": done.rows,
+        "new_rows": done.new_rows,
+        "error_count": done.error_count,
+        "errors": [asdict(error) for error in done.errors],
+    }
+
+
+def _imported_text(name: str, done: Imported) -> str:
+    if done.status == "already_imported":
+        when = f"{done.imported_at:%Y-%m-%d %H:%M}" if done.imported_at else "earlier"
+        return f"{name}: already imported on {when} (file #{done.file_id}); nothing changed"
+    if done.status == "imported":
+        known = done.rows - done.new_rows
+        return f"{name}: {done.new_rows} payment(s) imported, {known} already known"
+    lines = [f"{name}: rejected, nothing imported ({done.error_count} error(s))"]
+    for error in done.errors:
+        where = f"line {error.line}" + (f", {error.field}" if error.field else "")
+        lines.append(f"  {where}: {error.rule}: {error.message}")
+    if done.error_count > len(done.errors):
+        lines.append(f"  … and {done.error_count - len(done.errors)} more")
+    return "\n".join(lines)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register the calendar commands on cnss-edi's sub-command parser."""
     due = commands.add_parser(
@@ -61,3 +124,34 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "estimated is true when an Islamic holiday date it depends on is not announced yet",
     )
     due.set_defaults(handler=cmd_deadline)
+    _payments_parser(commands)
+
+
+def _payments_parser(commands: argparse._SubParsersAction) -> None:
+    from cnss_edi.cli import _database_option
+
+    payments = commands.add_parser(
+        "payments",
+        help="payments received (finance)",
+        description="Payments received from employers, as the bank exports them.",
+    )
+    actions = payments.add_subparsers(dest="action", required=True, metavar="ACTION")
+    load = actions.add_parser(
+        "import",
+        help="load a CSV file of payments (all of it or nothing; again: no change)",
+        description="Load FILE, a CSV file with the header "
+        "affiliate,period,amount_centimes,paid_on,reference and one payment per line, e.g. "
+        "1234567,202510,1250000,2025-11-07,VIR-2025-000123 for 12,500.00 MAD paid on "
+        "7 November 2025 for October 2025. Amounts are in centimes (no comma, no space), "
+        "periods YYYYMM, dates YYYY-MM-DD; the reference is the bank's, unique per payment. "
+        "If any line is wrong, the wrong lines are listed (line, column, rule; the first "
+        "1,000) and nothing "
+        "is loaded: correct the file and import it again. Importing the same file twice, or a "
+        "payment already loaded from another file, changes nothing.",
+        epilog="Exit codes: 0 loaded (or already loaded), 1 refused, 2 no such file, "
+        "3 database failure.",
+    )
+    load.add_argument("file", metavar="FILE", help="the CSV file (UTF-8, comma-separated)")
+    load.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
+    _database_option(load)
+    load.set_defaults(handler=cmd_payments_import)
