@@ -8,10 +8,11 @@ share its exit codes. A usage error is printed here and returned as exit 2, not 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cnss_edi.cli import OK, REJECTED, USAGE
 
@@ -47,7 +48,6 @@ def cmd_deadline(args: argparse.Namespace) -> int:
 
 
 def cmd_payments_import(args: argparse.Namespace) -> int:
-    import datetime as dt
     from pathlib import Path
 
     from cnss_edi.cli import _database_url
@@ -104,6 +104,95 @@ def _imported_text(name: str, done: Imported) -> str:
     return "\n".join(lines)
 
 
+def cmd_penalty(args: argparse.Namespace) -> int:
+    from schemas import NoRuleInForce
+    from transforms.deadlines import PeriodError
+
+    if args.amo > args.due:
+        return _usage(args, "--amo is the AMO part of --due: it cannot be larger")
+    try:
+        quote = penalty_quote(args)
+    except (PeriodError, NoRuleInForce) as error:
+        return _usage(args, str(error))
+    if args.json:
+        print(json.dumps(quote, ensure_ascii=False))
+        return OK
+    from transforms.money import format_mad
+
+    print(f"period {quote['period']}: deadline {quote['deadline']}")
+    print(f"paid on {args.paid_on.isoformat()}: {quote['months_late']} month(s) late")
+    print(f"majoration: {format_mad(quote['majoration'])}")
+    if args.employees is None:
+        print("astreinte: not computed (give --employees, the employees of the declaration)")
+    else:
+        print(f"astreinte: {format_mad(quote['astreinte'])}")
+    for rule in quote["rules"]:
+        print(f"  {rule}")
+    print(f"total: {format_mad(quote['total'])}")
+    return OK
+
+
+def penalty_quote(args: argparse.Namespace) -> dict[str, Any]:
+    """What an employer owes in penalties if it pays (and declares) on the given days."""
+    import pandas as pd
+
+    from schemas.penalties import astreintes as astreinte_rules
+    from schemas.penalties import majorations as majoration_rules
+    from transforms.deadlines import deadline
+    from transforms.penalties import astreintes, majorations, summarise
+
+    due = deadline(args.period)
+    keys = {"affiliate": [0], "period": [due.period]}
+    dues = pd.DataFrame(keys | {"due_general": [args.due - args.amo], "due_amo": [args.amo]})
+    paid = pd.DataFrame(keys | {"amount": [args.due], "paid_on": [args.paid_on]})
+    late = summarise(majorations(dues, paid, as_of=args.paid_on), dues).iloc[0]
+    applied = [r for r in str(late["rules"]).split(";") if r]
+    fine = 0
+    if args.employees is not None:
+        declared_on = args.declared_on or args.paid_on
+        declared = pd.DataFrame(
+            keys | {"employees": [args.employees], "declared_on": [declared_on]}
+        )
+        row = astreintes(declared, as_of=max(declared_on, args.paid_on)).iloc[0]
+        fine = int(row["astreinte"])
+        applied += [r for r in str(row["astreinte_rule"]).split(";") if r]
+    described = {r.rule: r.describe() for r in majoration_rules()}
+    described |= {r.rule: r.describe() for r in astreinte_rules()}
+    return {
+        "period": due.period,
+        "deadline": due.deadline.isoformat(),
+        "months_late": int(late["months_late"]),
+        "majoration": int(late["majoration"]),
+        "astreinte": fine,
+        "total": int(late["majoration"]) + fine,
+        "rules": [described[rule] for rule in applied],
+    }
+
+
+def _centimes(text: str) -> int:
+    """An amount in centimes: digits only (argparse type)."""
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount in centimes (digits only)")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of employees")
+    return int(text)
+
+
+def _day(text: str) -> dt.date:
+    """A date written YYYY-MM-DD (fromisoformat alone would also take 20250721)."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is None or len(text) != len("YYYY-MM-DD"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD")
+    return day
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register the calendar commands on cnss-edi's sub-command parser."""
     due = commands.add_parser(
@@ -125,6 +214,61 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     due.set_defaults(handler=cmd_deadline)
     _payments_parser(commands)
+    _penalty_parser(commands)
+
+
+def _penalty_parser(commands: argparse._SubParsersAction) -> None:
+    quote = commands.add_parser(
+        "penalty",
+        help="what penalties are owed if a period is paid on a given day (no database)",
+        description="Compute the late penalties of one period, paid in full on --paid-on: the "
+        "majoration (3 %% for the first month late or fraction, then 1 %% per further month, "
+        "0.5 %% under loi 02.24 from 20 Feb 2025; AMO 1 %% a month) and, with --employees, "
+        "the astreinte for a late declaration (50 MAD per employee, at most 5,000 MAD, per "
+        "month late). A deadline CNSS extended without penalties costs nothing until its new "
+        "date. Amounts in centimes.",
+        epilog="Example: cnss-edi penalty --period 202406 --due 10000000 --paid-on 2024-08-11 "
+        "(100,000 MAD paid a month and a day late: 4,000 MAD). Exit codes: 0 printed, 2 wrong "
+        "option.",
+    )
+    quote.add_argument("--period", required=True, metavar="AAAAMM", help="the declared month")
+    quote.add_argument(
+        "--due",
+        type=_centimes,
+        required=True,
+        metavar="CENTIMES",
+        help="the contributions due for the period, in centimes (10000000 = 100,000.00 MAD)",
+    )
+    quote.add_argument(
+        "--amo",
+        type=_centimes,
+        default=0,
+        metavar="CENTIMES",
+        help="the part of --due that is AMO (AMO and solidarity), which bears AMO's own "
+        "rate; default 0",
+    )
+    quote.add_argument(
+        "--paid-on", type=_day, required=True, metavar="YYYY-MM-DD", help="the day it is paid"
+    )
+    quote.add_argument(
+        "--declared-on",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="the day the declaration is sent (default: the day it is paid)",
+    )
+    quote.add_argument(
+        "--employees",
+        type=_count,
+        metavar="N",
+        help="employees of the declaration: also compute the astreinte for a late one",
+    )
+    quote.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"period", "deadline", "months_late", "majoration", "astreinte", '
+        '"total", "rules"} (amounts in centimes)',
+    )
+    quote.set_defaults(handler=cmd_penalty)
 
 
 def _payments_parser(commands: argparse._SubParsersAction) -> None:
