@@ -66,7 +66,8 @@ def cmd_payments_import(args: argparse.Namespace) -> int:
         return _usage(args, f"{shown}: {size:,} bytes, more than {MAX_BYTES:,}: split it by month")
     store = Store.open(_database_url(args.database_url))
     try:
-        done = import_payments(store, raw, file_name=Path(args.file).name, today=dt.date.today())
+        name = printable(Path(args.file).name)  # undecodable bytes escaped: storable as TEXT
+        done = import_payments(store, raw, file_name=name, today=dt.date.today())
     finally:
         store.close()
     if args.json:

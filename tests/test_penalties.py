@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 import schemas
@@ -233,3 +235,73 @@ def test_a_rate_finer_than_a_millionth_or_unsourced_is_a_table_error(
         with pytest.raises(SchemaError, match=message):
             rules.majorations()
     rules.majorations.cache_clear()
+
+
+PERIODS = ["202406", "202412", "202501", "202506", "202509"]
+employer = st.tuples(
+    st.sampled_from(PERIODS),
+    st.integers(0, 10**9),  # general due
+    st.integers(0, 10**8),  # AMO due
+    st.lists(st.tuples(st.integers(1, 10**9), st.integers(-40, 500)), max_size=3),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(employer, min_size=1, max_size=6))
+def test_many_employers_at_once_match_each_one_alone(employers) -> None:
+    as_of = D(2026, 12, 1)
+    dues = pd.DataFrame(
+        [(n, p, g, a) for n, (p, g, a, _) in enumerate(employers)],
+        columns=["affiliate", "period", "due_general", "due_amo"],
+    )
+    payments = pd.DataFrame(
+        [
+            (n, p, amount, deadlines.deadline(p).late_after + dt.timedelta(days=offset))
+            for n, (p, _, _, paid) in enumerate(employers)
+            for amount, offset in paid
+        ],
+        columns=["affiliate", "period", "amount", "paid_on"],
+    ).astype({"affiliate": "int64", "period": "str", "amount": "int64"})
+    together = summarise(majorations(dues, payments, as_of=as_of), dues)
+    for n in range(len(employers)):
+        one_due = dues[dues["affiliate"] == n]
+        one_paid = payments[payments["affiliate"] == n]
+        alone = summarise(majorations(one_due, one_paid, as_of=as_of), one_due)
+        assert_frame_equal(
+            together[together["affiliate"] == n].reset_index(drop=True), alone, check_dtype=False
+        )
+    assert (together["majoration"] >= 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(PERIODS),
+    st.integers(1, 10**10),
+    st.integers(0, 400),
+    st.integers(1, 60),
+)
+def test_paying_later_never_costs_less(period: str, due: int, late: int, more: int) -> None:
+    late_after = deadlines.deadline(period).late_after
+    day = late_after + dt.timedelta(days=late)
+    later = day + dt.timedelta(days=more)
+    now = owed(period, due, [(due, day)], amo=due // 5, as_of=later)
+    then = owed(period, due, [(due, later)], amo=due // 5, as_of=later)
+    assert sum(then[1:]) >= sum(now[1:])
+    assert (late == 0) == (now == (0, 0, 0))  # on the deadline: nothing; a day after: a month
+
+
+def test_no_dues_and_no_payments_give_empty_frames() -> None:
+    dues = pd.DataFrame(
+        {c: pd.Series([], dtype=t) for c, t in [("affiliate", "int64"), ("period", "str")]}
+        | {"due_general": pd.Series([], dtype="int64"), "due_amo": pd.Series([], dtype="int64")}
+    )
+    payments = pd.DataFrame({"affiliate": [], "period": [], "amount": [], "paid_on": []}).astype(
+        {"affiliate": "int64", "amount": "int64"}
+    )
+    assert summarise(majorations(dues, payments, as_of=D(2025, 8, 1)), dues).empty
+    # Dues without a single payment: the empty payments still line up with them.
+    dues = pd.DataFrame(
+        {"affiliate": [1], "period": ["202501"], "due_general": [100], "due_amo": [0]}
+    )
+    (row,) = summarise(majorations(dues, payments, as_of=D(2025, 2, 11)), dues).itertuples()
+    assert (row.months_late, row.majoration) == (1, 3)

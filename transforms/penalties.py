@@ -110,15 +110,18 @@ def majorations(dues: pd.DataFrame, payments: pd.DataFrame, *, as_of: dt.date) -
 
 def _paid_before(grid: pd.DataFrame, payments: pd.DataFrame) -> np.ndarray:
     """What each employer had paid for the period before each month of delay began."""
+    keys = {"affiliate": "int64", "period": "str"}  # merge_asof wants equal key dtypes
     daily = (
-        payments.assign(paid_on=pd.to_datetime(payments["paid_on"]).astype("datetime64[ns]"))
+        payments.astype(keys)
+        .assign(paid_on=pd.to_datetime(payments["paid_on"]).astype("datetime64[ns]"))
         .groupby([*_KEYS, "paid_on"])["amount"]
         .sum()
         .reset_index()
         .sort_values("paid_on")
     )
     daily["paid"] = daily.groupby(_KEYS)["amount"].cumsum()
-    left = grid[[*_KEYS, "starts_on"]].assign(row=np.arange(len(grid))).sort_values("starts_on")
+    left = grid[[*_KEYS, "starts_on"]].astype(keys).assign(row=np.arange(len(grid)))
+    left = left.sort_values("starts_on")
     found = pd.merge_asof(
         left,
         daily[[*_KEYS, "paid_on", "paid"]],
