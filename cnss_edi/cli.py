@@ -484,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     _database_option(load)
     load.set_defaults(handler=cmd_load_preetabli)
     _account_parser(commands)
+    from cnss_edi import cli_calendar  # deadline, payments, penalty
+
+    cli_calendar.add_commands(commands)
     return parser
 
 

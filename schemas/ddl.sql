@@ -157,3 +157,28 @@ CREATE TABLE IF NOT EXISTS preetabli_line (
 -- A b-tree here: each declaration reads its préétabli's lines back, and préétablis are loaded
 -- at month end, away from the deadline-day peak.
 CREATE INDEX IF NOT EXISTS preetabli_line_preetabli ON preetabli_line (preetabli_id);
+
+-- Payments received, from finance's CSV exports (`cnss-edi payments import`). A file is loaded
+-- whole or not at all, and once: its SHA-256 is unique. A payment is its bank reference: a row
+-- already loaded from another file (a cumulative export) is skipped, one that differs refuses
+-- the file.
+CREATE TABLE IF NOT EXISTS payment_file (
+    id          BIGSERIAL   PRIMARY KEY,
+    sha256      CHAR(64)    NOT NULL UNIQUE,
+    file_name   TEXT        NOT NULL,
+    rows        INTEGER     NOT NULL,             -- payments in the file
+    new_rows    INTEGER     NOT NULL,             -- of which not already loaded
+    imported_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS payment (
+    reference       TEXT    PRIMARY KEY,
+    affiliate       INTEGER NOT NULL,
+    period          CHAR(6) NOT NULL,
+    amount          BIGINT  NOT NULL CHECK (amount > 0),   -- centimes
+    paid_on         DATE    NOT NULL,
+    payment_file_id BIGINT  NOT NULL REFERENCES payment_file (id),
+    line_no         INTEGER NOT NULL                       -- in that file (1: the header)
+);
+-- What an employer paid for a period, by date: the penalties read it in that order.
+CREATE INDEX IF NOT EXISTS payment_period ON payment (affiliate, period, paid_on);
