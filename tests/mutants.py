@@ -221,6 +221,13 @@ MUTANTS = (
         "LEAVERS = ('none',)",
         ("tests/test_month_end.py",),
     ),
+    Mutant(
+        "a reminder already sent is sent again",
+        "cnss_edi/reminders.py",
+        "            if cursor.fetchone() is None:",
+        "            if cursor.fetchone() is None and False:",
+        ("tests/test_reminders.py",),
+    ),
 )
 
 

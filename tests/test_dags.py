@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,46 @@ def _out_names(scenario: Scenario) -> dict[str, list[str]]:
         with scenario.server.sftp(declarant.login, declarant.keys[0]) as client:
             found[declarant.login] = client.listdir("/out")
     return found
+
+
+@pytest.mark.slow
+def test_edi_reminders_reminds_over_sftp_and_smtp_once(
+    airflow, store, pg_conn_dsn, tmp_path, monkeypatch, smtp
+):
+    """After a first edi_ingest run, B (its declaration rejected) is the one employer of
+    202610 without a declaration: two days before the deadline it gets a notice in its out/
+    and an email, once, however often the DAG runs that day."""
+    from dataclasses import replace
+    from datetime import datetime
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from cnss_edi import accounts
+
+    mailer, inbox = smtp
+    with running_server() as server:
+        scenario = Scenario.prepare(server, store, tmp_path)
+        accounts.save(store, replace(scenario.b.account, emails=("paie@b.example",)))
+        for name, value in ingest_environment(server, pg_conn_dsn, tmp_path).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_CNSS_EDI_SMTP", f"smtp://{mailer.host}:{mailer.port}?from=edi%40cnss.ma"
+        )
+        scenario.upload(0)
+        assert run_edi_ingest() == "success"
+        dag = DagBag(dag_folder=str(DAGS / "edi_reminders.py")).dags["edi_reminders"]
+
+        day = datetime(2026, 11, 8, 8, tzinfo=UTC)  # 202610 is due on 2026-11-10
+        runs = [dag.test(logical_date=day), dag.test(logical_date=day + timedelta(hours=1))]
+
+        assert [run.state for run in runs] == ["success"] * 2
+        notices = {
+            login: [n for n in names if n.startswith("RAPPEL_")]
+            for login, names in _out_names(scenario).items()
+        }
+        assert notices == {
+            scenario.a.login: [],
+            scenario.b.login: [f"RAPPEL_{scenario.b.account.affiliates[0]:07d}_202610_J-2.txt"],
+            scenario.accountant.login: [],
+        }
+        assert [(m["To"], m["From"]) for m in inbox.messages] == [("paie@b.example", "edi@cnss.ma")]
