@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
 
-.PHONY: help demo test e2e airflow lint fmt mutants bench bench-ingest postgres-bin sshd-bin db-stop clean
+.PHONY: help demo test e2e airflow lint fmt mutants bench bench-ingest postgres-bin sshd-bin chromium-bin db-stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ $(STAMP): setup.cfg constraints.txt pyproject.toml
 	  apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q -U pip
 	$(BIN)/pip install -q -c constraints.txt setuptools wheel
-	$(BIN)/pip install -q -c constraints.txt --no-build-isolation -e '.[test,airflow]'
+	$(BIN)/pip install -q -c constraints.txt --no-build-isolation -e '.[test,airflow,quality]'
 	@touch $@
 
 postgres-bin:  ## install Debian's PostgreSQL server when it is missing (needs root)
@@ -32,6 +32,13 @@ sshd-bin:  ## install Debian's OpenSSH server when it is missing (needs root; th
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; \
 	  else echo "sshd is missing: the SFTP tests will be skipped (sudo apt-get install openssh-server)" >&2; fi; \
+	fi
+
+chromium-bin:  ## install Debian's Chromium when it is missing (needs root; the report's browser test)
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else echo "chromium is missing: the report's browser test will be skipped (sudo apt-get install chromium)" >&2; fi; \
 	fi
 
 # The demo keeps its own embedded database inside demo/, so that every run starts afresh.
@@ -49,7 +56,7 @@ demo: $(STAMP) postgres-bin  ## sample files in, declarations, acknowledgements 
 	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi process --inbox $(DEMO)/inbox --outbox $(DEMO)/outbox \
 	  || test $$? -eq 1
 
-test: $(STAMP) postgres-bin sshd-bin  ## lint and type-check, then every test (starts its own PostgreSQL)
+test: $(STAMP) postgres-bin sshd-bin chromium-bin  ## lint and type-check, then every test (starts its own PostgreSQL)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
