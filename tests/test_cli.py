@@ -78,7 +78,8 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize(
-    "command", ["sample", "validate", "contributions", "process", "load-preetabli"]
+    "command",
+    ["sample", "validate", "contributions", "process", "load-preetabli", "quality", "report"],
 )
 def test_every_command_has_help(command: str) -> None:
     result = run(command, "--help", check_code=0)

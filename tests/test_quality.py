@@ -52,10 +52,10 @@ def test_a_corrupted_row_fails_the_checkpoint_and_names_only_rule_and_count(load
         "SELECT declaration_id, line_no, gross_salary FROM declaration_line"
         " WHERE block = 'B02' AND gross_salary > 0 ORDER BY 1, 2 LIMIT 1",
     )
-    canary = 98_765_432  # a salary no page nor summary may show
+    canary = 98_765_432  # a capped salary over the ceiling: no page nor summary may show it
     query(
         loaded,
-        "UPDATE declaration_line SET days = 31, gross_salary = %s"
+        "UPDATE declaration_line SET days = 31, capped_salary = %s"
         " WHERE declaration_id = %s AND line_no = %s RETURNING 1",
         canary,
         declaration_id,
@@ -69,9 +69,11 @@ def test_a_corrupted_row_fails_the_checkpoint_and_names_only_rule_and_count(load
         "declaration_line.days_in_range": 1,
         "declaration_line.employer_contribution_at_rates": 1,
         "declaration_line.employee_contribution_at_rates": 1,
-        "contribution.base_matches_lines": 4,  # its four branches on the gross salary
-        "contribution.employer_matches_lines": 4,  # the same four
-        "contribution.employee_matches_lines": 1,  # AMO alone
+        "declaration_line.capped_within_real": 1,
+        "declaration_line.capped_within_ceiling": 1,
+        "contribution.base_matches_lines": 2,  # short and long term: on the capped salary
+        "contribution.employer_matches_lines": 2,
+        "contribution.employee_matches_lines": 2,
     }
     summary = result.summary()
     assert "declaration_line.days_in_range failed on 1 of 86 rows" in summary
