@@ -5,6 +5,7 @@ connections when the task runs (never when a DAG file is parsed).
 - `CNSS_EDI_INBOX`, `CNSS_EDI_OUTBOX`, `CNSS_EDI_ARCHIVE` (default: archive/ beside the
   inbox): local boxes, or with an SFTP server the worker's own copies, and the archive;
 - `CNSS_EDI_SETTLE`: seconds an upload must stay unchanged (default 2);
+- `CNSS_EDI_REPORTS`: where the monthly reports and Data Docs go, one folder per period;
 - the Airflow connection `cnss_edi_sftp` (e.g. AIRFLOW_CONN_CNSS_EDI_SFTP): the SFTP server
   holding the boxes, reached as its service login; without it the boxes are local;
 - the Airflow connection `cnss_edi_smtp` (e.g. AIRFLOW_CONN_CNSS_EDI_SMTP=
@@ -29,6 +30,11 @@ SMTP_CONNECTION = "cnss_edi_smtp"
 
 def database_url() -> str:
     return os.environ["CNSS_EDI_DATABASE_URL"]
+
+
+def reports_dir(period: str) -> Path:
+    """The period's report folder: report_AAAAMM.html and data_docs/."""
+    return Path(os.environ["CNSS_EDI_REPORTS"]).resolve() / period
 
 
 def settle() -> float:
