@@ -55,6 +55,8 @@ demo: $(STAMP) postgres-bin  ## sample files in, declarations, acknowledgements 
 	@# exit 1 means "some file rejected": the demo's _ERREURS file is meant to be
 	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi process --inbox $(DEMO)/inbox --outbox $(DEMO)/outbox \
 	  || test $$? -eq 1
+	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi quality --period 202610 --out $(DEMO)/reports
+	@CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi report --period 202610 --out $(DEMO)/reports
 
 test: $(STAMP) postgres-bin sshd-bin chromium-bin  ## lint and type-check, then every test (starts its own PostgreSQL)
 	$(BIN)/ruff check .

@@ -122,7 +122,7 @@ def _campaign_days(employers: pd.DataFrame, due: Deadline) -> tuple[dt.date, dt.
     end = max(due.deadline, due.late_after) + dt.timedelta(days=5)
     firsts = employers["first_declared"].dropna()
     if len(firsts):
-        start, end = min(start, firsts.min()), max(end, firsts.max())
+        start, end = min(start, firsts.min()), max(end, firsts.max() + dt.timedelta(days=1))
     return start, end
 
 

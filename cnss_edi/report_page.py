@@ -145,6 +145,7 @@ def _branches_svg(branches: pd.DataFrame) -> str:
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     shown = branches[(branches["due"] > 0) | (branches["paid"] > 0)]
     labels = [_branch(b) for b in shown["branch"]]
@@ -157,6 +158,9 @@ def _branches_svg(branches: pd.DataFrame) -> str:
     axes.set_yticks(list(rows), labels)
     axes.invert_yaxis()
     axes.set_xlabel("MAD")
+    axes.xaxis.set_major_formatter(
+        FuncFormatter(lambda value, _: f"{value:,.0f}".replace(",", "\u202f"))
+    )
     axes.legend(loc="lower right")
     return _svg(figure, "branches")
 

@@ -106,6 +106,18 @@ def test_the_page_fetches_nothing_remote(store, month, tmp_path):
     assert {ref[0] for ref in re.findall(r"url\(\s*['\"]?([^)'\"]*)", page)} <= {"#"}
 
 
+def test_an_extended_month_with_nothing_loaded_shows_both_dates(store, tmp_path):
+    """June 2025: due on 10 July, extended to 21 July without penalties (schemas/extensions.csv)."""
+    figures = gather(store, "202506")
+    page = write_report(store, "202506", tmp_path).read_text()
+
+    assert figures.employers.empty
+    assert figures.curve["day"].iloc[-1] == dt.date(2025, 7, 26)  # 5 days past the extension
+    assert "Échéance : 10/07/2025, prorogée au 21/07/2025 ; en retard après le 21/07/2025" in page
+    assert "prorogation 21/07" in page  # the chart's legend: text kept as SVG text
+    assert "Aucune anomalie" in page
+
+
 @pytest.mark.skipif(chromium() is None, reason="chromium is not installed (make chromium-bin)")
 def test_the_page_renders_in_chromium_without_console_errors(store, month, tmp_path):
     page = write_report(store, PERIOD, tmp_path)
