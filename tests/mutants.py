@@ -228,6 +228,34 @@ MUTANTS = (
         "            if cursor.fetchone() is None and False:",
         ("tests/test_reminders.py",),
     ),
+    Mutant(
+        "the quality checkpoint lists offending values (salaries) in its results",
+        "cnss_edi/quality.py",
+        '"partial_unexpected_count": 0}',
+        '"partial_unexpected_count": 20}',
+        ("tests/test_quality.py",),
+    ),
+    Mutant(
+        "the quality suite forgets the ceiling",
+        "cnss_edi/quality.py",
+        '{"column": "capped_salary", "max_value": ceiling_for(period)}',
+        '{"column": "capped_salary", "max_value": 10**12}',
+        ("tests/test_quality.py",),
+    ),
+    Mutant(
+        "the report splits payments by branch without running totals",
+        "transforms/campaign.py",
+        "prorate(covered, running, whole)",
+        'prorate(covered, owed["due"].to_numpy("int64"), whole).cumsum()',
+        ("tests/test_campaign.py",),
+    ),
+    Mutant(
+        "the report page loads a remote script",
+        "cnss_edi/report_page.py",
+        "<style>{STYLE}</style></head>",
+        '<style>{STYLE}</style><script src="https://cdn.example/x.js"></script></head>',
+        ("tests/test_monthly_report.py",),
+    ),
 )
 
 
