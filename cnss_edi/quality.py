@@ -1,15 +1,13 @@
 """Data quality of a period's loaded declarations: a Great Expectations 1.x suite, run by a
 checkpoint, on the lines and the per-branch contributions as the database holds them.
 
-The rules are one table (RULES): each names its expectation, the columns it reads and what it
-means, so a failure reads as « days_in_range: 1 of 250 rows ». The frames carry no name and no
-CIN; GX is asked for counts only (`partial_unexpected_count` 0), so neither the summary nor
-the Data Docs ever show a salary. The expected contributions are recomputed with the dated
-rates of the period (schemas/rates.csv) through transforms.money's one rounding function.
+The rules are a table (cnss_edi.expectations). The frames carry no name and no CIN; GX is
+asked for counts only (`partial_unexpected_count` 0), so neither the summary nor the Data Docs
+ever show a salary.
 
 GX runs in an ephemeral context (no gx/ folder, no network: analytics off, no progress bars)
 reading two Parquet files written to a temporary folder; its Data Docs are static HTML written
-to `docs_dir`. Importing GX takes about 2.5 s: it is imported only when a check runs.
+to `docs_dir`. Importing GX takes about 2.6 s: it is imported only when a check runs.
 """
 
 from __future__ import annotations
@@ -28,25 +26,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg2 import sql
 
+from cnss_edi.expectations import CONTRIBUTION_COLUMNS, LINE_COLUMNS, Rule, rules, with_expected
 from cnss_edi.store import Store
-from schemas import BRANCHES, ceiling_for, limits, rates_for, situations
-from transforms.contributions import per_employee
-from validators.lines import NO_NUMBER_YET, OCCASIONAL
 
-SITE = "cnss_edi_local"
-LINE_COLUMNS = {
-    "declaration_id": "int64",
-    "line_no": "int64",
-    "insured_number": "int64",
-    "days": "int64",
-    "gross_salary": "int64",
-    "capped_salary": "int64",
-    "employer_contribution": "int64",
-    "employee_contribution": "int64",
-}
-CONTRIBUTION_COLUMNS = dict.fromkeys(("declaration_id", "base", "employer", "employee"), "int64")
-# Occasional labour and not-yet-registered entrants share a placeholder number (validators.lines).
-PLACEHOLDERS = (OCCASIONAL, NO_NUMBER_YET)
+SITE = "cnss_edi_local"  # the Data Docs site
 
 
 class QualityFailed(Exception):
@@ -54,19 +37,9 @@ class QualityFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Rule:
-    """One expectation: `kind` is a class of great_expectations.expectations."""
-
-    name: str
-    table: str  # "declaration_line" or "contribution"
-    kind: str
-    kwargs: dict[str, Any]
-    meaning: str
-    skip_numbers: tuple[int, ...] = ()  # lines with these insured numbers are not judged
-
-
-@dataclass(frozen=True)
 class Finding:
+    """One failed expectation: which, where, what it means, and on how many rows."""
+
     rule: str
     table: str
     meaning: str
@@ -94,99 +67,6 @@ class QualityResult:
             count = "" if f.unexpected is None else f" on {f.unexpected:,} of {f.rows:,} rows"
             rows.append(f"  {f.table}.{f.rule} failed{count}: {f.meaning}")
         return "\n".join(rows)
-
-
-def rules(period: str) -> list[Rule]:
-    """The suite for a period: its ceiling, and the situation codes of schemas/."""
-    line, contribution = "declaration_line", "contribution"
-    types = [
-        Rule(f"{c}_is_{t}", table, "ExpectColumnValuesToBeOfType", {"column": c, "type_": t}, t)
-        for table, columns in ((line, LINE_COLUMNS), (contribution, CONTRIBUTION_COLUMNS))
-        for c, t in columns.items()
-    ]
-    days = limits().max_days
-    return [
-        *types,
-        Rule(
-            "days_in_range",
-            line,
-            "ExpectColumnValuesToBeBetween",
-            {"column": "days", "min_value": 0, "max_value": days},
-            f"declared days between 0 and {days}",
-        ),
-        Rule(
-            "gross_not_negative",
-            line,
-            "ExpectColumnValuesToBeBetween",
-            {"column": "gross_salary", "min_value": 0},
-            "real salary ≥ 0",
-        ),
-        Rule(
-            "capped_not_negative",
-            line,
-            "ExpectColumnValuesToBeBetween",
-            {"column": "capped_salary", "min_value": 0},
-            "capped salary ≥ 0",
-        ),
-        Rule(
-            "capped_within_real",
-            line,
-            "ExpectColumnPairValuesAToBeGreaterThanB",
-            {"column_A": "gross_salary", "column_B": "capped_salary", "or_equal": True},
-            "capped salary ≤ real salary",
-        ),
-        Rule(
-            "capped_within_ceiling",
-            line,
-            "ExpectColumnValuesToBeBetween",
-            {"column": "capped_salary", "max_value": ceiling_for(period)},
-            f"capped salary ≤ the period's ceiling ({ceiling_for(period)} centimes; "
-            "occasional labour excepted)",
-            (OCCASIONAL,),
-        ),
-        Rule(
-            "insured_once_per_declaration",
-            line,
-            "ExpectCompoundColumnsToBeUnique",
-            {"column_list": ["declaration_id", "insured_number"]},
-            "an insured number once per declaration (placeholders excepted)",
-            PLACEHOLDERS,
-        ),
-        Rule(
-            "situation_known",
-            line,
-            "ExpectColumnValuesToBeInSet",
-            {"column": "situation", "value_set": sorted(situations())},
-            "situation code from schemas/situations.csv (or blank)",
-        ),
-        *(
-            Rule(
-                f"{share}_contribution_at_rates",
-                line,
-                "ExpectColumnPairValuesToBeEqual",
-                {"column_A": f"{share}_contribution", "column_B": f"expected_{share}"},
-                f"the line's {share} contribution = its salaries at the period's rates",
-            )
-            for share in ("employer", "employee")
-        ),
-        Rule(
-            "branch_known",
-            contribution,
-            "ExpectColumnValuesToBeInSet",
-            {"column": "branch", "value_set": list(BRANCHES)},
-            "a branch of schemas.BRANCHES",
-        ),
-        *(
-            Rule(
-                f"{amount}_matches_lines",
-                contribution,
-                "ExpectColumnPairValuesToBeEqual",
-                {"column_A": amount, "column_B": f"expected_{amount}"},
-                f"the branch's {amount} = the sum over its declaration's lines at the rates",
-            )
-            for amount in ("base", "employer", "employee")
-        ),
-    ]
 
 
 # -- the frames ----------------------------------------------------------------------------
@@ -221,46 +101,6 @@ def _copy(store: Store, period: str, table: str, columns: list[str]) -> pd.DataF
     buffer.seek(0)
     options = pacsv.ConvertOptions(column_types={text: pa.string()})
     return pacsv.read_csv(buffer, convert_options=options).to_pandas()
-
-
-def with_expected(
-    lines: pd.DataFrame, contributions: pd.DataFrame, period: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The frames with what the dated rates say they should hold: `expected_employer` and
-    `expected_employee` on each line; `expected_base`, `expected_employer` and
-    `expected_employee` on each declaration's branch (sums over its lines)."""
-    rates = rates_for(period)
-    salaries = pd.DataFrame(
-        {
-            "gross": lines["gross_salary"].astype("int64"),
-            "capped": lines["capped_salary"].astype("int64"),
-        }
-    )
-    amounts = per_employee(salaries, rates)
-    lines = lines.assign(
-        expected_employer=amounts["employer"], expected_employee=amounts["employee"]
-    )
-    parts = []
-    for branch in BRANCHES:
-        mine = [r for r in rates if r.branch == branch]
-        base = mine[0].base if mine else "gross"  # as transforms.contributions.summarise
-        zero = pd.Series(0, index=lines.index, dtype="int64")
-        parts.append(
-            pd.DataFrame(
-                {
-                    "declaration_id": lines["declaration_id"],
-                    "branch": branch,
-                    "expected_base": salaries[base],
-                    "expected_employer": amounts.get(f"{branch}_employer", zero),
-                    "expected_employee": amounts.get(f"{branch}_employee", zero),
-                }
-            )
-        )
-    expected = pd.concat(parts).groupby(["declaration_id", "branch"], as_index=False).sum()
-    contributions = contributions.merge(expected, how="left", on=["declaration_id", "branch"])
-    filled = [c for c in expected.columns if c.startswith("expected_")]
-    contributions[filled] = contributions[filled].fillna(0).astype("int64")
-    return lines, contributions
 
 
 # -- the checkpoint ------------------------------------------------------------------------

@@ -237,10 +237,10 @@ MUTANTS = (
     ),
     Mutant(
         "the quality suite forgets the ceiling",
-        "cnss_edi/quality.py",
+        "cnss_edi/expectations.py",
         '{"column": "capped_salary", "max_value": ceiling_for(period)}',
         '{"column": "capped_salary", "max_value": 10**12}',
-        ("tests/test_quality.py",),
+        ("tests/test_expectations.py", "tests/test_quality.py"),
     ),
     Mutant(
         "the report splits payments by branch without running totals",
