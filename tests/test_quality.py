@@ -86,3 +86,26 @@ def test_the_docs_folder_is_where_it_is_asked(loaded, tmp_path: Path):
     result = check_period(loaded, PERIOD, target)
     assert result.docs_index == target / "index.html"
     assert target.joinpath("index.html").read_text().count("declaration_line") >= 1
+
+
+def test_the_checkpoint_opens_no_network_connection(loaded, tmp_path, monkeypatch):
+    """Analytics off, nothing fetched: any connection attempt during the run fails the test."""
+    import socket
+
+    from cnss_edi.expectations import with_expected
+    from cnss_edi.quality import read_period, run_checkpoint
+
+    frames = with_expected(*read_period(loaded, PERIOD), PERIOD)
+    attempts: list[object] = []
+
+    def refuse(self, address, *args):
+        attempts.append(address)
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+    result = run_checkpoint(*frames, PERIOD, tmp_path / "docs")
+
+    assert result.success
+    assert attempts == []
