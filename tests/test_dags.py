@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from cnss_edi.inbox import process_inbox
 from schemas import field
 from tests.boxes import box, deliver
 from tests.db import acknowledgements, query
@@ -288,3 +289,56 @@ def test_edi_reminders_reminds_over_sftp_and_smtp_once(
             scenario.accountant.login: [],
         }
         assert [(m["To"], m["From"]) for m in inbox.messages] == [("paie@b.example", "edi@cnss.ma")]
+
+
+# -- edi_quality: the Great Expectations checkpoint and the campaign report -------------------
+
+
+def _edi_quality():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS / "edi_quality.py")).dags["edi_quality"]
+
+
+@pytest.fixture
+def loaded_month(airflow, store, places, pg_conn_dsn, tmp_path, monkeypatch):
+    """Two employers' declarations judged; the task environment points at them."""
+    deliver(places, store, period="202610", employees=10, employers=2)
+    process_inbox(places, store=store)
+    monkeypatch.setenv("CNSS_EDI_DATABASE_URL", pg_conn_dsn)
+    monkeypatch.setenv("CNSS_EDI_REPORTS", str(tmp_path / "reports"))
+    return store
+
+
+@pytest.mark.slow
+def test_edi_quality_passes_a_clean_month_and_writes_the_report_and_the_docs(
+    loaded_month, tmp_path
+):
+    run = _edi_quality().test(run_conf={"period": "202610"})
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert (run.state, set(states.values())) == ("success", {"success"})
+    folder = tmp_path / "reports" / "202610"
+    assert (folder / "data_docs" / "index.html").is_file()
+    assert 'href="data_docs/index.html"' in (folder / "report_202610.html").read_text()
+
+
+@pytest.mark.slow
+def test_edi_quality_fails_at_the_gate_on_a_corrupted_row_with_a_readable_error(
+    loaded_month, tmp_path, caplog, capsys
+):
+    (salary,) = query(
+        loaded_month,
+        "UPDATE declaration_line SET days = 31 WHERE line_no = 3 RETURNING gross_salary",
+    )[0]
+
+    run = _edi_quality().test(run_conf={"period": "202610"})
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "failed"
+    assert (states["check_quality"], states["write_report"]) == ("success", "success")
+    assert states["quality_gate"] == "failed"
+    logs = caplog.text + "".join(capsys.readouterr())
+    assert "QualityFailed" in logs
+    assert "declaration_line.days_in_range failed on 2 of 22 rows" in logs  # line 3 of each
+    assert str(salary) not in logs
