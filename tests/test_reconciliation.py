@@ -3,11 +3,13 @@ declared totals, and the split of payments between branches."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 from pandas.testing import assert_frame_equal
 
 from schemas import BRANCHES
-from transforms.reconciliation import Month, by_branch, reconcile, totals_differing
+from transforms.reconciliation import Month, by_branch, reconcile, status_of, totals_differing
 
 A, B, C, D, E = 1000001, 1000002, 1000003, 1000004, 1000005
 P1, P2, P3, NEW = 110000001, 110000002, 110000003, 120000009
@@ -77,6 +79,20 @@ def month(
         _frame(("affiliate", "branch", "employer", "employee"), contributions, branch="str"),
         _frame(("affiliate", "amount"), list(payments)),
     )
+
+
+@pytest.mark.parametrize(
+    ("declared", "difference", "status"),
+    [
+        (True, 0, "balanced"),
+        (True, -1, "underpaid"),  # a centime short
+        (True, 1, "overpaid"),
+        (False, 0, "not declared"),  # nothing declared, nothing paid
+        (False, 500, "not declared"),  # paid on account: still not declared
+    ],
+)
+def test_one_case_per_status(declared, difference, status):
+    assert status_of(np.array([declared]), np.array([difference])).tolist() == [status]
 
 
 def test_each_status_from_due_and_paid():

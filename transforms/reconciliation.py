@@ -136,17 +136,11 @@ def _employers(month: Month) -> pd.DataFrame:
     )
     line_counts = month.lines.groupby("affiliate").size().rename("declared_employees")
     frame = frame.merge(line_counts, how="left", left_on="affiliate", right_index=True)
-    is_declared = frame["declaration_id"].notna().to_numpy()
     due = frame["total_due"].fillna(0).astype("int64")
     paid_amount = frame["paid"].fillna(0).astype("int64")
     difference = paid_amount - due
-    status = np.select(
-        [~is_declared, difference.to_numpy() == 0, difference.to_numpy() < 0],
-        ["not declared", "balanced", "underpaid"],
-        "overpaid",
-    )
     return frame.assign(
-        status=status,
+        status=status_of(frame["declaration_id"].notna().to_numpy(), difference.to_numpy()),
         due=due,
         paid=paid_amount,
         difference=difference,
@@ -156,6 +150,16 @@ def _employers(month: Month) -> pd.DataFrame:
         versions=frame["versions"].fillna(0).astype("int64"),
         roster_employees=frame["roster_employees"].astype("Int64"),
         declared_employees=frame["declared_employees"].fillna(0).astype("int64"),
+    )
+
+
+def status_of(declared: np.ndarray, difference: np.ndarray) -> np.ndarray:
+    """Per employer: `not declared` without a current declaration (whatever it paid), else
+    `balanced`, `underpaid` or `overpaid` by the sign of paid − due."""
+    return np.select(
+        [~declared, difference == 0, difference < 0],
+        ["not declared", "balanced", "underpaid"],
+        "overpaid",
     )
 
 
