@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -245,12 +246,21 @@ def task_logs(airflow_home: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in files if p.is_file())
 
 
-def run_edi_ingest() -> str:
-    """One edi_ingest run in this process (dag.test()); its final state."""
+def ingest_dag() -> Any:
+    """edi_ingest as dag.test() can run it: without its deadline alert. Airflow 3.3.2's
+    dag.test() fails every run of a DAG that has one (DagRun.update_state looks the alerts up
+    by id, and dag.test() hands it the alerts themselves); tests/test_dags.py checks the alert
+    and its callback on their own."""
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
-    return str(dag.test().state)
+    dag.deadline = None
+    return dag
+
+
+def run_edi_ingest() -> str:
+    """One edi_ingest run in this process (dag.test()); its final state."""
+    return str(ingest_dag().test().state)
 
 
 # -- make e2e -----------------------------------------------------------------------------

@@ -17,7 +17,14 @@ import pytest
 from schemas import field
 from tests.boxes import box, deliver
 from tests.db import acknowledgements, query
-from tests.e2e import Scenario, ingest_environment, run_edi_ingest, task_logs, xcoms
+from tests.e2e import (
+    Scenario,
+    ingest_dag,
+    ingest_environment,
+    run_edi_ingest,
+    task_logs,
+    xcoms,
+)
 from tests.sftp import running_server
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
@@ -68,7 +75,8 @@ def test_every_dag_file_imports_and_is_documented_and_owned(airflow):
 
 
 def test_parsing_a_dag_file_opens_no_socket_and_imports_no_cnss_edi(tmp_path):
-    """What the scheduler pays on every parse: airflow.sdk, nothing of ours, no network."""
+    """What the scheduler pays on every parse: airflow.sdk, nothing of ours (but the alert
+    callback), no network."""
     probe = f"""
 import socket, sys, runpy
 import airflow.sdk
@@ -79,7 +87,10 @@ socket.create_connection = refuse
 before = set(sys.modules)
 for path in {sorted(str(p) for p in DAGS.glob("*.py"))!r}:
     runpy.run_path(path)
-ours = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in
+# cnss_edi.alerts is the one exception: Airflow imports a deadline callback's path to check
+# it, and that module needs only the standard library.
+ours = sorted(m for m in set(sys.modules) - before - {{"cnss_edi", "cnss_edi.alerts"}}
+              if m.split(".")[0] in
               ("cnss_edi", "validators", "transforms", "schemas", "pandas", "pyarrow", "psycopg2"))
 assert not ours, ours[:8]
 """
@@ -112,9 +123,8 @@ def test_edi_ingest_judges_every_box_and_logs_no_person(
     monkeypatch.setenv("CNSS_EDI_SETTLE", "0")
     secrets = personal(first) | personal(second)
     assert secrets
-    from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    dag = ingest_dag()
 
     run = dag.test()
 
@@ -147,9 +157,8 @@ def test_an_internal_error_fails_the_judge_task_and_leaves_the_file_claimed(
         raise ZeroDivisionError
 
     monkeypatch.setattr("cnss_edi.inbox.process_receipt", bug)
-    from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    dag = ingest_dag()
     for each in dag.tasks:
         each.retries = 0  # a retry would meet the same bug, 30 s later
 
@@ -288,3 +297,29 @@ def test_edi_reminders_reminds_over_sftp_and_smtp_once(
             scenario.accountant.login: [],
         }
         assert [(m["To"], m["From"]) for m in inbox.messages] == [("paie@b.example", "edi@cnss.ma")]
+
+
+def test_a_late_ingest_run_raises_an_alert_the_operations_team_sees(caplog, smtp, monkeypatch):
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from cnss_edi import alerts
+
+    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    (deadline,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    assert deadline.interval == timedelta(minutes=30)
+    assert deadline.callback.path == "cnss_edi.alerts.ingest_late"
+    mailer, inbox = smtp
+    monkeypatch.setenv("CNSS_EDI_OPS_EMAIL", "ops@cnss.example")
+    monkeypatch.setenv("AIRFLOW_CONN_CNSS_EDI_SMTP", f"smtp://{mailer.host}:{mailer.port}")
+
+    context = {"dag_run": SimpleNamespace(run_id="scheduled__2026-12-10T09:00")}
+    text = asyncio.run(alerts.ingest_late(context, **deadline.callback.kwargs))
+
+    assert "scheduled__2026-12-10T09:00 not finished 30 minutes" in text
+    assert text in caplog.text
+    assert [(m["To"], m.get_content().strip()) for m in inbox.messages] == [
+        ("ops@cnss.example", text)
+    ]
