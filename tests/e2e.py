@@ -25,7 +25,8 @@ import sys
 import tempfile
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -315,21 +316,28 @@ def airflow_environment(server: SftpServer, dsn: str, work: Path) -> dict[str, s
     }
 
 
-def main() -> int:
-    if sys.argv[1:] == ["--dag-test"]:  # the child process: one run, its output captured
-        return dag_test_child()
+@contextmanager
+def own_stack(prefix: str) -> Iterator[tuple[SftpServer, str, Path]]:
+    """(sshd, database DSN, work folder) of this process's own, removed on the way out."""
     from cnss_edi.postgres import LocalPostgres
 
-    work = Path(tempfile.mkdtemp(prefix="cnss-edi-e2e-"))
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     work.chmod(0o711)  # the postgres account must reach its data directory
     database = LocalPostgres(work / "pg", durable=False)
     try:
         dsn = database.start()
         with running_server() as server:
-            return _main(server, dsn, work)
+            yield server, dsn, work
     finally:
         database.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    if sys.argv[1:] == ["--dag-test"]:  # the child process: one run, its output captured
+        return dag_test_child()
+    with own_stack("cnss-edi-e2e-") as (server, dsn, work):
+        return _main(server, dsn, work)
 
 
 def _main(server: SftpServer, dsn: str, work: Path) -> int:
