@@ -242,6 +242,13 @@ MUTANTS = (
         "[~declared & (difference == 0), difference == 0, difference < 0],",
         ("tests/test_reconciliation.py",),
     ),
+    Mutant(
+        "a reminder already sent is sent again",
+        "cnss_edi/reminders.py",
+        "            if cursor.fetchone() is None:",
+        "            if cursor.fetchone() is None and False:",
+        ("tests/test_reminders.py",),
+    ),
 )
 
 
