@@ -254,7 +254,12 @@ CREATE TABLE IF NOT EXISTS reconciliation_branch (
     PRIMARY KEY (run_id, branch)
 );
 
--- The current result: one row per employer and period.
-CREATE OR REPLACE VIEW reconciliation_current AS
-    SELECT r.* FROM reconciliation r JOIN reconciliation_run u ON u.id = r.run_id
-    WHERE u.superseded_by IS NULL;
+-- The current result: one row per employer and period. Created once: CREATE OR REPLACE at
+-- every start would lock the view against finance's readers each time a worker connects.
+DO $$ BEGIN
+    IF to_regclass('reconciliation_current') IS NULL THEN
+        CREATE VIEW reconciliation_current AS
+            SELECT r.* FROM reconciliation r JOIN reconciliation_run u ON u.id = r.run_id
+            WHERE u.superseded_by IS NULL;
+    END IF;
+END $$;

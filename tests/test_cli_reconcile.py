@@ -82,3 +82,11 @@ def test_a_malformed_period_is_a_usage_error(period, message):
     assert result.stdout == ""
     assert result.stderr.startswith("cnss-edi reconcile: ")
     assert message in result.stderr
+
+
+def test_an_unreachable_database_is_exit_3():
+    result = run("reconcile", "--period", PERIOD, "--database-url", "postgresql://127.0.0.1:1/x")
+
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert result.stderr.startswith("cnss-edi reconcile: failed: database error OperationalError")
