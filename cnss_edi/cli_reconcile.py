@@ -108,8 +108,9 @@ def _text(run: Run, deadline: str | None, written: list[Path]) -> str:
         f" {s['employers_declared']} declared, {s['employers_paid']} paid",
         f"  balanced {s['balanced']}, underpaid {s['underpaid']}, overpaid {s['overpaid']},"
         f" not declared {s['not_declared']}",
-        f"  due {format_mad(s['due'])}, paid {format_mad(s['paid'])},"
-        f" difference {format_mad(s['difference'])} (paid - due)",
+        f"  due {format_mad(s['due'])}, paid {format_mad(s['paid'])}: still owed"
+        f" {format_mad(s['shortfall'])}, paid beyond the dues or undeclared"
+        f" {format_mad(s['excess'])}",
     ]
     if deadline and dt.date.fromisoformat(deadline) >= dt.date.today():
         lines.append(
@@ -126,6 +127,8 @@ def _text(run: Run, deadline: str | None, written: list[Path]) -> str:
         issues += [f"totals differ: {row['totals_differing']}"] if row["totals_differing"] else []
         extra = f" ({'; '.join(issues)})" if issues else ""
         money = format_mad(int(row["difference"]))
+        if row["status"] == "not declared":
+            money = f"(paid {format_mad(int(row['paid']))})" if row["paid"] else "(nothing paid)"
         lines.append(f"    {int(row['affiliate']):07d} {row['status']} {money}{extra}")
     if len(odd) > SHOWN:
         lines.append(f"    … and {len(odd) - SHOWN} more: --json or --out DIR lists them all")

@@ -57,6 +57,8 @@ def test_text_names_what_to_follow_up_and_out_writes_the_files(
     text = result.stdout
     assert "balanced 2, underpaid 1, overpaid 1, not declared 2" in text
     assert f"    {month.underpaid:07d} underpaid -123,45 MAD" in text
+    assert f"    {month.absent:07d} not declared (paid 1\u202f000,00 MAD)" in text
+    assert "still owed 123,45 MAD, paid beyond the dues or undeclared 1\u202f005,00 MAD" in text
     assert f"{month.balanced:07d}" not in text.split("to follow up")[1]
     assert "stored as run 1 (current)" in text
     table = pq.read_table(out / f"reconciliation_{PERIOD}.parquet")

@@ -119,6 +119,7 @@ def test_each_status_from_due_and_paid():
     assert result.summary["balanced"] == 1
     assert result.summary["not_declared"] == 1
     assert (result.summary["due"], result.summary["paid"]) == (90_000, 75_701)
+    assert (result.summary["shortfall"], result.summary["excess"]) == (15_000, 1 + 700)
 
 
 def test_expected_employers_come_from_accounts_and_preetablis_and_the_others_are_listed():

@@ -292,6 +292,9 @@ def summarise(employers: pd.DataFrame, branches: pd.DataFrame, period: str) -> d
         "due": int(employers["due"].sum()),
         "paid": int(employers["paid"].sum()),
         "difference": int(employers["difference"].sum()),
+        # What the underpaid still owe, and what came beyond the dues or without a declaration.
+        "shortfall": int(-employers["difference"].where(employers["difference"] < 0, 0).sum()),
+        "excess": int(employers["difference"].where(employers["difference"] > 0, 0).sum()),
         "totals_differing": int((employers["totals_differing"] != "").sum()),
         "missing_employees": int(employers["missing_employees"].sum()),
         "unexpected_employees": int(employers["unexpected_employees"].sum()),
