@@ -66,6 +66,31 @@ def step_due(day: dt.date, due: dt.date, steps: Sequence[int] = STEPS) -> int | 
     return min(reached) if reached else None
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The reminders of a period: its deadline, the days of the steps, who would get them."""
+
+    period: str
+    deadline: dt.date
+    days: dict[int, dt.date]  # step -> day it is sent
+    affiliates: list[int]  # employers a declarant account holds, without a declaration
+    logins: dict[int, list[str]]  # employer -> the logins that would receive it
+
+
+def plan(store: Store, period: str, steps: Sequence[int] = STEPS) -> Plan:
+    """Who would be reminded for `period`, and when, as things stand (nothing is sent)."""
+    due = deadline(period).deadline
+    holders = _by_affiliate(accounts.every(store))
+    pending = _not_declared(store, period, sorted(holders))
+    return Plan(
+        period,
+        due,
+        {step: due - dt.timedelta(days=step) for step in sorted(steps, reverse=True)},
+        pending,
+        {a: [account.login for account in holders[a]] for a in pending},
+    )
+
+
 def remind(
     store: Store,
     day: dt.date,

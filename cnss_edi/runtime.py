@@ -5,7 +5,8 @@ connections when the task runs (never when a DAG file is parsed).
 - `CNSS_EDI_INBOX`, `CNSS_EDI_OUTBOX`, `CNSS_EDI_ARCHIVE` (default: archive/ beside the
   inbox): local boxes, or with an SFTP server the worker's own copies, and the archive;
 - `CNSS_EDI_SETTLE`: seconds an upload must stay unchanged (default 2);
-- `CNSS_EDI_REPORTS`: where the monthly reports and Data Docs go, one folder per period;
+- `CNSS_EDI_REPORTS`: one folder per period for the reconciliation files, the monthly report
+  and its Data Docs (default: <archive>/reconciliation);
 - the Airflow connection `cnss_edi_sftp` (e.g. AIRFLOW_CONN_CNSS_EDI_SFTP): the SFTP server
   holding the boxes, reached as its service login; without it the boxes are local;
 - the Airflow connection `cnss_edi_smtp` (e.g. AIRFLOW_CONN_CNSS_EDI_SMTP=
@@ -32,13 +33,13 @@ def database_url() -> str:
     return os.environ["CNSS_EDI_DATABASE_URL"]
 
 
-def reports_dir(period: str) -> Path:
-    """The period's report folder: report_AAAAMM.html and data_docs/."""
-    return Path(os.environ["CNSS_EDI_REPORTS"]).resolve() / period
-
-
 def settle() -> float:
     return float(os.environ.get("CNSS_EDI_SETTLE", "2"))
+
+
+def reports() -> Path:
+    folder = os.environ.get("CNSS_EDI_REPORTS")
+    return Path(folder) if folder else local_locations().archive / "reconciliation"
 
 
 def local_locations() -> Locations:

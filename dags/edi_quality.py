@@ -15,7 +15,8 @@ parameter `period`, AAAAMM):
    Data Docs for the detail.
 
 Both go to `$CNSS_EDI_REPORTS/<period>/` (report_<period>.html, data_docs/index.html).
-Configuration: `CNSS_EDI_DATABASE_URL`, `CNSS_EDI_REPORTS`. XCom carries counts and a path.
+Configuration: `CNSS_EDI_DATABASE_URL`, `CNSS_EDI_REPORTS` (the folder edi_reconcile writes its
+files into; default `<archive>/reconciliation`). XCom carries counts and a path.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def edi_quality() -> None:
 
         store = Store.open(runtime.database_url())
         try:
-            result = check_period(store, period, runtime.reports_dir(period) / DATA_DOCS)
+            result = check_period(store, period, runtime.reports() / period / DATA_DOCS)
         finally:
             store.close()
         logging.getLogger("cnss_edi.quality").info("%s", result.summary())
@@ -84,7 +85,7 @@ def edi_quality() -> None:
 
         store = Store.open(runtime.database_url())
         try:
-            return str(write_report(store, period, runtime.reports_dir(period)))
+            return str(write_report(store, period, runtime.reports() / period))
         finally:
             store.close()
 

@@ -3,6 +3,7 @@ against a real PostgreSQL through dag.test() (in-process: no scheduler, no API s
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import os
 import re
@@ -18,7 +19,14 @@ from cnss_edi.inbox import process_inbox
 from schemas import field
 from tests.boxes import box, deliver
 from tests.db import acknowledgements, query
-from tests.e2e import Scenario, ingest_environment, run_edi_ingest, task_logs, xcoms
+from tests.e2e import (
+    Scenario,
+    ingest_dag,
+    ingest_environment,
+    run_edi_ingest,
+    task_logs,
+    xcoms,
+)
 from tests.sftp import running_server
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
@@ -69,7 +77,8 @@ def test_every_dag_file_imports_and_is_documented_and_owned(airflow):
 
 
 def test_parsing_a_dag_file_opens_no_socket_and_imports_no_cnss_edi(tmp_path):
-    """What the scheduler pays on every parse: airflow.sdk, nothing of ours, no network."""
+    """What the scheduler pays on every parse: airflow.sdk, nothing of ours (but the alert
+    callback), no network."""
     probe = f"""
 import socket, sys, runpy
 import airflow.sdk
@@ -80,7 +89,10 @@ socket.create_connection = refuse
 before = set(sys.modules)
 for path in {sorted(str(p) for p in DAGS.glob("*.py"))!r}:
     runpy.run_path(path)
-ours = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in
+# cnss_edi.alerts is the one exception: Airflow imports a deadline callback's path to check
+# it, and that module needs only the standard library.
+ours = sorted(m for m in set(sys.modules) - before - {{"cnss_edi", "cnss_edi.alerts"}}
+              if m.split(".")[0] in
               ("cnss_edi", "validators", "transforms", "schemas", "pandas", "pyarrow", "psycopg2"))
 assert not ours, ours[:8]
 """
@@ -113,9 +125,8 @@ def test_edi_ingest_judges_every_box_and_logs_no_person(
     monkeypatch.setenv("CNSS_EDI_SETTLE", "0")
     secrets = personal(first) | personal(second)
     assert secrets
-    from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    dag = ingest_dag()
 
     run = dag.test()
 
@@ -148,9 +159,8 @@ def test_an_internal_error_fails_the_judge_task_and_leaves_the_file_claimed(
         raise ZeroDivisionError
 
     monkeypatch.setattr("cnss_edi.inbox.process_receipt", bug)
-    from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    dag = ingest_dag()
     for each in dag.tasks:
         each.retries = 0  # a retry would meet the same bug, 30 s later
 
@@ -249,6 +259,47 @@ def _out_names(scenario: Scenario) -> dict[str, list[str]]:
 
 
 @pytest.mark.slow
+def test_edi_reconcile_stores_the_month_twice_keeping_history_and_logs_no_person(
+    airflow, store, places, pg_conn_dsn, tmp_path, monkeypatch, caplog, capsys
+):
+    """No SFTP: the month is judged from local boxes, payments imported, then the DAG runs
+    twice for it (a re-run after late payments); a month whose deadline is ahead is skipped."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.month import PERIOD, build
+
+    month = build(store, places)
+    reports = tmp_path / "reports"
+    monkeypatch.setenv("CNSS_EDI_DATABASE_URL", pg_conn_dsn)
+    monkeypatch.setenv("CNSS_EDI_REPORTS", str(reports))
+    secrets = set().union(*(personal(path) for path in places.archive.rglob("*_DS_*.txt")))
+    assert secrets
+    dag = DagBag(dag_folder=str(DAGS / "edi_reconcile.py")).dags["edi_reconcile"]
+
+    runs = [dag.test(run_conf={"period": PERIOD}) for _ in range(2)]
+
+    assert [run.state for run in runs] == ["success"] * 2
+    assert query(
+        store,
+        "SELECT count(*), count(*) FILTER (WHERE superseded_by IS NULL) FROM reconciliation_run",
+    ) == [(2, 1)]
+    current = dict(query(store, "SELECT affiliate, status FROM reconciliation_current"))
+    assert current[month.underpaid] == "underpaid"
+    assert current[month.corrected] == "balanced"
+    assert (reports / PERIOD / f"reconciliation_{PERIOD}.parquet").exists()
+    logs = caplog.text + "".join(capsys.readouterr())
+    assert f"reconciliation {PERIOD}: run 2," in logs
+    assert [secret for secret in secrets if secret in logs] == []
+
+    today = dt.date.today()
+    ahead = f"{today.year + today.month // 12}{today.month % 12 + 1:02d}"
+    skipped = dag.test(run_conf={"period": ahead})
+    states = {ti.task_id: ti.state for ti in skipped.get_task_instances()}
+    assert states == {"choose_period": "skipped", "reconcile": "skipped"}
+    assert query(store, "SELECT count(*) FROM reconciliation_run") == [(2,)]
+
+
+@pytest.mark.slow
 def test_edi_reminders_reminds_over_sftp_and_smtp_once(
     airflow, store, pg_conn_dsn, tmp_path, monkeypatch, smtp
 ):
@@ -289,6 +340,32 @@ def test_edi_reminders_reminds_over_sftp_and_smtp_once(
             scenario.accountant.login: [],
         }
         assert [(m["To"], m["From"]) for m in inbox.messages] == [("paie@b.example", "edi@cnss.ma")]
+
+
+def test_a_late_ingest_run_raises_an_alert_the_operations_team_sees(caplog, smtp, monkeypatch):
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from cnss_edi import alerts
+
+    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    (deadline,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    assert deadline.interval == timedelta(minutes=30)
+    assert deadline.callback.path == "cnss_edi.alerts.ingest_late"
+    mailer, inbox = smtp
+    monkeypatch.setenv("CNSS_EDI_OPS_EMAIL", "ops@cnss.example")
+    monkeypatch.setenv("AIRFLOW_CONN_CNSS_EDI_SMTP", f"smtp://{mailer.host}:{mailer.port}")
+
+    context = {"dag_run": SimpleNamespace(run_id="scheduled__2026-12-10T09:00")}
+    text = asyncio.run(alerts.ingest_late(context, **deadline.callback.kwargs))
+
+    assert "scheduled__2026-12-10T09:00 not finished 30 minutes" in text
+    assert text in caplog.text
+    assert [(m["To"], m.get_content().strip()) for m in inbox.messages] == [
+        ("ops@cnss.example", text)
+    ]
 
 
 # -- edi_quality: the Great Expectations checkpoint and the campaign report -------------------

@@ -109,3 +109,34 @@ def test_an_extension_moves_the_reminders(store: Store, places: Locations) -> No
     assert remind(store, dt.date(2025, 7, 8), places, None) == {}
     assert remind(store, dt.date(2025, 7, 16), places, None) == {"reminded": 1, "notices": 1}
     assert remind(store, dt.date(2025, 7, 21), places, None)["reminded"] == 1
+
+
+def test_the_reminders_command_lists_who_and_when_without_sending(
+    pg_conn_dsn: str, store: Store, places: Locations, employers: tuple[int, int, int]
+) -> None:
+    import json
+    import subprocess
+
+    from tests.test_cli import CLI
+
+    first, second, _ = employers
+    listed = subprocess.run(
+        [CLI, "reminders", "202611", "--json", "--database-url", pg_conn_dsn],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    days = ["2026-12-05", "2026-12-08", "2026-12-10"]
+    assert rows == [
+        {
+            "affiliate": f"{first:07d}",
+            "period": "202611",
+            "logins": ["cabinet", "emp-a"],
+            "days": days,
+        },
+        {"affiliate": f"{second:07d}", "period": "202611", "logins": ["cabinet"], "days": days},
+    ]
+    assert query(store, "SELECT count(*) FROM reminder") == [(0,)]
+    wrong = subprocess.run([CLI, "reminders", "2026-11"], capture_output=True, text=True)
+    assert wrong.returncode == 2
