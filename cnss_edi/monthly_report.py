@@ -37,7 +37,7 @@ class MonthFigures:
     curve: pd.DataFrame  # transforms.campaign.curve
     branches: pd.DataFrame  # transforms.campaign.by_branch
     anomalies: pd.DataFrame  # code, severity, count, files
-    # The reconciliation's summary of the period once it is stored (see reconciliation_summary).
+    # The summary of the period's current reconciliation, if it ran (reconciliation_summary).
     reconciliation: Mapping[str, object] | None = None
 
 
@@ -96,10 +96,16 @@ def gather(store: Store, period: str) -> MonthFigures:
 
 
 def reconciliation_summary(store: Store, period: str) -> Mapping[str, object] | None:
-    """The reconciliation's month summary (expected / declared / paid, due vs received…), to
-    show as it is; None until the reconciliation (cnss_edi.reconcile, issue 13) stores one.
-    This is the seam: read its stored summary for `period` here, the page does the rest."""
-    return None
+    """The summary of the period's current reconciliation (cnss_edi.reconcile stores one per
+    run) with `ran_at`, when it was read; None while the period is not reconciled."""
+    with store.transaction() as cursor:
+        cursor.execute(
+            "SELECT summary, ran_at FROM reconciliation_run"
+            " WHERE period = %s AND superseded_by IS NULL",
+            (period,),
+        )
+        found = cursor.fetchone()
+    return None if found is None else {**found[0], "ran_at": found[1]}
 
 
 def write_report(store: Store, period: str, out_dir: Path) -> Path:

@@ -24,7 +24,25 @@ if TYPE_CHECKING:
     from transforms.deadlines import Deadline
 
 SVG_METADATA = ("Creator", "Date", "Format", "Type")  # all None: no RDF block with its URLs
-LISTED = 50  # employers listed per table; the rest is counted
+LISTED = 50
+# The reconciliation's summary (transforms.reconciliation.summarise): key, label, money?
+RECONCILED = (
+    ("employers_expected", "Employeurs attendus", False),
+    ("employers_declared", "Ont déclaré", False),
+    ("employers_paid", "Ont payé", False),
+    ("balanced", "Soldés", False),
+    ("underpaid", "Sous-payés", False),
+    ("overpaid", "Trop-payés", False),
+    ("not_declared", "Non déclarés", False),
+    ("due", "Dû", True),
+    ("paid", "Encaissé", True),
+    ("shortfall", "Reste dû par les sous-payés", True),
+    ("excess", "Encaissé au-delà du dû", True),
+    ("totals_differing", "Déclarations aux totaux différents des lignes", False),
+    ("missing_employees", "Salariés du préétabli non déclarés", False),
+    ("unexpected_employees", "Salariés déclarés hors préétabli", False),
+    ("declared_twice", "Salariés déclarés deux fois", False),
+)  # employers listed per table; the rest is counted
 BLUE, ORANGE, GREY, RED = "#1f5fa8", "#e08a1e", "#8a8f98", "#b3261e"
 STYLE = """
 body{font-family:"DejaVu Sans",Arial,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2430}
@@ -235,11 +253,18 @@ def _columns(frame: pd.DataFrame, *names: str) -> list[tuple[Any, ...]]:
 def _reconciliation(summary: Mapping[str, object] | None) -> str:
     if not summary:
         return (
-            '<p class="note">Le rapprochement de la période n\'est pas encore disponible : '
-            "les sous-paiements ci-dessus comparent le montant dû de la déclaration en cours "
-            "aux paiements reçus.</p>"
+            '<p class="note">La période n\'est pas encore rapprochée (<code>cnss-edi reconcile'
+            "</code>) : les sous-paiements ci-dessus comparent le montant dû de la déclaration "
+            "en cours aux paiements reçus.</p>"
         )
-    return _table(["", ""], [(str(k), str(v)) for k, v in summary.items()], numeric={1})
+    rows = [
+        (label, format_mad(int(value)) if money else f"{int(value):,}")  # type: ignore[call-overload]
+        for key, label, money in RECONCILED
+        if (value := summary.get(key)) is not None
+    ]
+    when = summary.get("ran_at")
+    head = f"Rapproché sur les données du {when:%d/%m/%Y à %H:%M}" if when else "Rapproché"
+    return f"<p>{escape(head)} :</p>" + _table(["", ""], rows, numeric={1})
 
 
 def _data_docs(href: str | None, period: str) -> str:

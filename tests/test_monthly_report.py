@@ -91,6 +91,22 @@ def test_the_page_shows_the_month_and_no_person(store, month, tmp_path):
     assert "Data Docs non générées" in page
 
 
+def test_the_page_shows_the_reconciliation_once_it_ran(store, month, tmp_path):
+    from cnss_edi.reconcile import reconcile_period
+
+    before = write_report(store, PERIOD, tmp_path).read_text()
+    summary = reconcile_period(store, PERIOD).result.summary
+    after = write_report(store, PERIOD, tmp_path).read_text()
+
+    assert "pas encore rapprochée" in before
+    assert "pas encore rapprochée" not in after
+    section = after[after.index("<h2>Rapprochement") : after.index("<h2>Qualité")]
+    assert (summary["underpaid"], summary["not_declared"]) == (1, 1)
+    assert "<td>Sous-payés</td><td class=n>1</td>" in section
+    assert f"<td class=n>{format_mad(summary['shortfall'])}</td>" in section
+    assert format_mad(month["due_b"] - month["due_b"] // 2) == format_mad(summary["shortfall"])
+
+
 def test_the_page_fetches_nothing_remote(store, month, tmp_path):
     (tmp_path / DATA_DOCS).mkdir()
     (tmp_path / DATA_DOCS / "index.html").write_text("<html></html>")
