@@ -111,6 +111,11 @@ def personal(declaration: Path) -> set[str]:
     return {value for value in found if len(value) >= 4}
 
 
+def without_clock(logs: str) -> str:
+    """Logs less their timestamps: a 6-digit salary once matched the microseconds of one."""
+    return re.sub(r"\d{4}-\d\d-\d\d[T ][\d:.,]+Z?", "", logs)
+
+
 @pytest.mark.slow
 def test_edi_ingest_judges_every_box_and_logs_no_person(
     airflow, store, places, pg_conn_dsn, monkeypatch, caplog, capsys
@@ -140,7 +145,7 @@ def test_edi_ingest_judges_every_box_and_logs_no_person(
     assert sorted(p.parent.relative_to(places.outbox).as_posix() for p in acks) == [
         "1234567/out"
     ] * 3 + [f"{second.parent.parent.name}/out"]
-    logs = caplog.text + "".join(capsys.readouterr())
+    logs = without_clock(caplog.text + "".join(capsys.readouterr()))
     assert "edi_ingest totals" in logs
     assert [secret for secret in secrets if secret in logs] == []
 
