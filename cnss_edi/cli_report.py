@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from cnss_edi.cli import OK, REJECTED, USAGE
@@ -44,7 +45,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
                     "period": period,
                     "success": result.success,
                     "rows": result.rows,
-                    "failed": [f.__dict__ for f in result.findings],
+                    "failed": [asdict(f) for f in result.findings],
                     "data_docs": str(result.docs_index),
                 },
                 ensure_ascii=False,
