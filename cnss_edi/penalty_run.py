@@ -1,0 +1,353 @@
+"""The daily penalty run: what every employer owes in penalties, as of a day, stored and notified.
+
+For a day D it takes every employer with an accepted declaration and every period from its
+first declared one whose deadline has passed by D (transforms.deadlines), and prices them with
+transforms.penalties, all employers at once:
+- the contributions due are those of the declaration received last by the end of D (Morocco's
+  day), split between the general and the AMO majoration regimes (schemas/penalty_regimes.csv);
+- the declaration was made the day the first one was received; a period with none by D is
+  missing: no majoration (nothing known to be due), an astreinte on the employees of the
+  latest earlier declaration;
+- the payments are those made by D.
+
+Only what D knew counts, and nothing is read from earlier runs: computing a day again gives the
+same amounts, and one run after months without any gives what a run each month would have
+reached. A row goes into `penalty` only where the amounts or rules differ from the latest row
+before D (schemas/ddl.sql); the row of a day is never rewritten. Each new row that owes
+something carries its notice (cnss_edi.penalty_notice), published in the out/ folder of every
+login declaring for the employer; `notified_at` marks it done, so a run that stopped half way
+is finished by the next one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg2.extras
+
+from cnss_edi import accounts
+from cnss_edi.acknowledgement import MOROCCO
+from cnss_edi.files import write_atomically
+from cnss_edi.penalty_notice import Month, Notice, render
+from cnss_edi.process import Locations
+from cnss_edi.store import Store
+from schemas import NoRuleInForce
+from schemas.penalties import penalty_regimes
+from transforms.deadlines import deadline
+from transforms.penalties import add_months, astreintes, majorations, summarise
+
+log = logging.getLogger(__name__)
+RUN_LOCK = "penalty-run"  # one run at a time: two runs of one day would race on its rows
+KEYS = ["affiliate", "period"]
+# What makes a new row: the penalty itself, not the contributions or payments behind it.
+COMPARED = [
+    "months_late",
+    "majoration_general",
+    "majoration_amo",
+    "astreinte_months",
+    "astreinte",
+    "rules",
+]
+COLUMNS = [
+    "affiliate",
+    "period",
+    "computed_on",
+    "deadline",
+    "late_after",
+    "declaration_id",
+    "declared_on",
+    "employees",
+    "due",
+    "paid",
+    *COMPARED[:3],
+    "majoration",
+    *COMPARED[3:5],
+    "total",
+    "rules",
+]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the database knew at the end of a day."""
+
+    declarations: pd.DataFrame  # affiliate, period, declaration_id, employees, declared_on,
+    #                             due, due_amo: the latest received of each period
+    payments: pd.DataFrame  # affiliate, period, amount, paid_on
+    previous: pd.DataFrame  # affiliate, period and COMPARED of the latest row before the day
+
+
+def run(store: Store, day: dt.date, locations: Locations) -> Counter[str]:
+    """Compute, store and notify the penalties as of `day`; counts by outcome (employers and
+    periods assessed, owing, rows written, notices published). Notices go to each login's out/
+    on `locations.server`, or to <outbox>/<login>/out/ without one."""
+    with store.lock(RUN_LOCK, wait=True):
+        inputs = load(store, day)
+        assessed = assess(cases(inputs.declarations, day), inputs.payments, as_of=day)
+        new = changed(assessed, inputs.previous)
+        written = _insert(store, new, assessed.attrs["months"])
+        published = publish_pending(store, day, locations)
+    done = Counter(
+        assessed=len(assessed),
+        owing=int((assessed["total"] > 0).sum()),
+        written=written,
+        published=published,
+    )
+    log.info("penalties as of %s: %s", day.isoformat(), dict(sorted(done.items())))
+    return done
+
+
+def due_periods(first: str, day: dt.date) -> list[str]:
+    """The periods from `first` whose deadline has passed by `day` (their penalties run)."""
+    periods, month = [], dt.date(int(first[:4]), int(first[4:]), 1)
+    while month < day.replace(day=1):
+        period = f"{month.year}{month.month:02d}"
+        try:
+            if deadline(period).late_after < day:
+                periods.append(period)
+        except NoRuleInForce:  # before the holiday tables: no deadline, no penalty
+            pass
+        month = add_months(month, 1)
+    return periods
+
+
+def cases(declarations: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """One row per employer and due period from its first declared one: its declaration's
+    columns (NaN where missing), with `employees` of the latest earlier declaration for a
+    missing one, and the deadline of the period."""
+    if declarations.empty:
+        return declarations.assign(deadline=pd.Series(dtype="object"), late_after=None)
+    first = declarations.groupby("affiliate")["period"].min()
+    periods = pd.DataFrame({"period": due_periods(first.min(), day)})
+    grid = first.rename("first").reset_index().merge(periods, how="cross")
+    grid = grid[grid["period"] >= grid["first"]].drop(columns="first")
+    grid = grid.merge(declarations, on=KEYS, how="left").sort_values(KEYS)
+    earlier = _latest_before(grid, declarations)
+    grid["employees"] = grid["employees"].fillna(earlier).astype("int64")
+    dates = {p: deadline(p) for p in grid["period"].unique()}
+    grid["deadline"] = grid["period"].map(lambda p: dates[p].deadline)
+    grid["late_after"] = grid["period"].map(lambda p: dates[p].late_after)
+    return grid.reset_index(drop=True)
+
+
+def _latest_before(grid: pd.DataFrame, declarations: pd.DataFrame) -> pd.Series:
+    """For each row of `grid`, the employees of its employer's latest declaration for an
+    earlier period (merge_asof on the period as a number)."""
+    left = grid[KEYS].assign(row=np.arange(len(grid)), at=grid["period"].astype("int64"))
+    right = declarations[["affiliate", "period", "employees"]].assign(
+        at=declarations["period"].astype("int64")
+    )
+    found = pd.merge_asof(
+        left.sort_values("at"),
+        right.drop(columns="period").sort_values("at"),
+        on="at",
+        by="affiliate",
+        allow_exact_matches=False,
+    ).sort_values("row")
+    return pd.Series(found["employees"].to_numpy(), index=grid.index)
+
+
+def assess(grid: pd.DataFrame, payments: pd.DataFrame, *, as_of: dt.date) -> pd.DataFrame:
+    """The penalty of every case of `grid` as of `as_of` (COLUMNS, amounts in centimes), and
+    its months of majoration (transforms.penalties.majorations) in `attrs["months"]`."""
+    declared = grid[grid["declaration_id"].notna()]
+    dues = declared[KEYS].assign(
+        due_general=(declared["due"] - declared["due_amo"]).astype("int64"),
+        due_amo=declared["due_amo"].astype("int64"),
+    )
+    months = majorations(dues, payments, as_of=as_of)
+    late = summarise(months, dues)
+    fines = astreintes(grid[[*KEYS, "employees", "declared_on"]], as_of=as_of)
+    paid = payments[payments["paid_on"] <= as_of].groupby(KEYS)["amount"].sum().rename("paid")
+    out = (
+        grid.merge(late, on=KEYS, how="left")
+        .merge(fines.drop(columns=["employees", "declared_on"]), on=KEYS, how="left")
+        .merge(paid.reset_index(), on=KEYS, how="left")
+    )
+    counts = [*COMPARED[:3], "majoration", "due", "paid"]
+    out = out.fillna(dict.fromkeys(counts, 0) | {"rules": ""}).astype(
+        dict.fromkeys(counts, "int64")
+    )
+    rules = out["rules"] + ";" + out["astreinte_rule"]
+    out["rules"] = rules.str.split(";").map(lambda ids: ";".join(sorted({r for r in ids if r})))
+    out["total"] = out["majoration"] + out["astreinte"]
+    out["computed_on"] = as_of
+    out = out[COLUMNS]
+    out.attrs["months"] = months
+    return out
+
+
+def changed(assessed: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose penalty differs from the latest row before (none: nothing owed)."""
+    before = assessed[KEYS].merge(previous, on=KEYS, how="left")
+    before = before.fillna(dict.fromkeys(COMPARED[:-1], 0) | {"rules": ""})
+    differs = np.zeros(len(assessed), dtype=bool)
+    for column in COMPARED:
+        differs |= assessed[column].to_numpy() != before[column].to_numpy()
+    return assessed[differs]
+
+
+def load(store: Store, day: dt.date) -> Inputs:
+    """Declarations received and payments made by the end of `day`, and the latest rows before
+    it."""
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), MOROCCO)
+    amo = [branch for branch, regime in penalty_regimes().items() if regime == "amo"]
+    declarations = _frame(
+        store,
+        "SELECT DISTINCT ON (d.affiliate, d.period) d.affiliate, d.period,"
+        " d.id AS declaration_id, d.employees,"
+        " (min(f.received_at) OVER (PARTITION BY d.affiliate, d.period)"
+        "  AT TIME ZONE %(zone)s)::date AS declared_on,"
+        " d.total_due AS due, coalesce(c.amo, 0) AS due_amo"
+        " FROM declaration d JOIN edi_file f ON f.id = d.edi_file_id"
+        " LEFT JOIN LATERAL (SELECT sum(employer + employee) AS amo FROM contribution"
+        "  WHERE declaration_id = d.id AND branch = ANY(%(amo)s)) c ON true"
+        " WHERE f.status = 'accepted' AND f.received_at < %(end)s"
+        " ORDER BY d.affiliate, d.period, f.received_at DESC, d.id DESC",
+        {"zone": MOROCCO.key, "amo": amo, "end": end},
+    )
+    payments = _frame(
+        store,
+        "SELECT affiliate, period, amount, paid_on FROM payment WHERE paid_on <= %(day)s",
+        {"day": day},
+    )
+    previous = _frame(
+        store,
+        "SELECT DISTINCT ON (affiliate, period) affiliate, period, months_late,"
+        " majoration_general, majoration_amo, astreinte_months, astreinte,"
+        " array_to_string(rules, ';') AS rules FROM penalty WHERE computed_on < %(day)s"
+        " ORDER BY affiliate, period, computed_on DESC",
+        {"day": day},
+    )
+    return Inputs(
+        declarations.astype(
+            {"affiliate": "int64", "period": "str", "employees": "int64", "due": "int64"}
+            | {"due_amo": "int64", "declared_on": "object"}
+        ),
+        payments.astype({"affiliate": "int64", "period": "str", "amount": "int64"}),
+        previous.astype({"affiliate": "int64", "period": "str", "rules": "str"}),
+    )
+
+
+def _frame(store: Store, query: str, parameters: dict[str, object]) -> pd.DataFrame:
+    """A query's rows as a frame, columns named as selected (dates as datetime.date)."""
+    with store.transaction() as cursor:
+        cursor.execute(query, parameters)
+        names = [column.name for column in cursor.description or ()]
+        return pd.DataFrame(cursor.fetchall(), columns=names)
+
+
+def _insert(store: Store, new: pd.DataFrame, months: pd.DataFrame) -> int:
+    """Write the new rows, each owing one with its notice; a row of that day already written
+    stays as it is. Returns how many were written."""
+    if new.empty:
+        return 0
+    detail = dict(list(months.groupby(KEYS))) if len(months) else {}
+    rows = []
+    records: list[dict[str, Any]] = new.to_dict("records")  # type: ignore[assignment]
+    for row in records:
+        declaration = row["declaration_id"]
+        row["declaration_id"] = None if pd.isna(declaration) else int(declaration)
+        row["declared_on"] = None if pd.isna(row["declared_on"]) else row["declared_on"]
+        name = xml = None
+        if row["total"] > 0:
+            notice = notice_of(row, detail.get((row["affiliate"], row["period"])))
+            name, xml = notice.name, render(notice).decode("utf-8")
+        rules = [rule for rule in row["rules"].split(";") if rule]
+        rows.append((*(row[c] for c in COLUMNS if c != "rules"), rules, name, xml))
+    names = [c for c in COLUMNS if c != "rules"] + ["rules", "notice_name", "notice_xml"]
+    with store.transaction() as cursor:
+        psycopg2.extras.execute_values(
+            cursor,
+            f"INSERT INTO penalty ({', '.join(names)}) VALUES %s"
+            " ON CONFLICT (affiliate, period, computed_on) DO NOTHING",
+            rows,
+            page_size=1000,
+        )
+        return cursor.rowcount
+
+
+def notice_of(row: dict[str, Any], months: pd.DataFrame | None) -> Notice:
+    """The notice of an assessed row and its months of majoration."""
+    records: list[dict[str, Any]] = (
+        [] if months is None else months.sort_values("month").to_dict("records")  # type: ignore[assignment]
+    )
+    detail = tuple(
+        Month(
+            int(m["month"]),
+            m["starts_on"].date(),
+            int(m["unpaid_general"]),
+            int(m["unpaid_amo"]),
+            str(m["rule_general"]),
+            int(m["rate_general"]),
+            str(m["rule_amo"]),
+            int(m["rate_amo"]),
+            int(m["majoration_general"]),
+            int(m["majoration_amo"]),
+        )
+        for m in records
+    )
+    return Notice(
+        affiliate=int(row["affiliate"]),
+        period=row["period"],
+        computed_on=row["computed_on"],
+        deadline=row["deadline"],
+        late_after=row["late_after"],
+        declared_on=row["declared_on"],
+        employees=int(row["employees"]),
+        due=int(row["due"]),
+        paid=int(row["paid"]),
+        months_late=int(row["months_late"]),
+        majoration_general=int(row["majoration_general"]),
+        majoration_amo=int(row["majoration_amo"]),
+        astreinte_months=int(row["astreinte_months"]),
+        astreinte=int(row["astreinte"]),
+        rules=tuple(rule for rule in row["rules"].split(";") if rule),
+        months=detail,
+    )
+
+
+def publish_pending(store: Store, day: dt.date, locations: Locations) -> int:
+    """Publish every notice up to `day` not yet published, in the out/ folder of each login
+    declaring for its employer (none: nobody to tell, marked done all the same); how many
+    copies were written."""
+    logins: dict[int, list[str]] = {}
+    for account in accounts.every(store):
+        for affiliate in account.affiliates:
+            logins.setdefault(affiliate, []).append(account.login)
+    with store.transaction() as cursor:
+        cursor.execute(
+            "SELECT affiliate, period, computed_on, notice_name, notice_xml FROM penalty"
+            " WHERE notified_at IS NULL AND notice_name IS NOT NULL AND computed_on <= %s"
+            " ORDER BY computed_on, affiliate, period",
+            (day,),
+        )
+        pending: list[tuple[int, str, dt.date, str, str]] = cursor.fetchall()
+    written = 0
+    for affiliate, period, computed_on, name, xml in pending:
+        for login in logins.get(affiliate, []):
+            written += _publish(locations, login, name, xml.encode("utf-8"))
+        with store.transaction() as cursor:
+            cursor.execute(
+                "UPDATE penalty SET notified_at = now() WHERE affiliate = %s AND period = %s"
+                " AND computed_on = %s",
+                (affiliate, period, computed_on),
+            )
+    return written
+
+
+def _publish(locations: Locations, login: str, name: str, raw: bytes) -> int:
+    """One copy in a login's out/ (SFTP or local); 0 when the same bytes are already there."""
+    if locations.server is not None:
+        return locations.server.publish(f"{login}/out", name, raw)
+    target = locations.outbox / login / "out" / name
+    if target.exists() and target.read_bytes() == raw:
+        return 0
+    write_atomically(target, raw)
+    return 1
