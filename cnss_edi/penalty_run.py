@@ -127,12 +127,14 @@ def cases(declarations: pd.DataFrame, day: dt.date) -> pd.DataFrame:
     periods = pd.DataFrame({"period": due_periods(first.min(), day)})
     grid = first.rename("first").reset_index().merge(periods, how="cross")
     grid = grid[grid["period"] >= grid["first"]].drop(columns="first")
+    counts = dict.fromkeys(["declaration_id", "employees", "due", "due_amo"], "Int64")
+    declarations = declarations.astype(counts)  # integers stay exact where a period is missing
     grid = grid.merge(declarations, on=KEYS, how="left").sort_values(KEYS)
     earlier = _latest_before(grid, declarations)
     grid["employees"] = grid["employees"].fillna(earlier).astype("int64")
     dates = {p: deadline(p) for p in grid["period"].unique()}
-    grid["deadline"] = grid["period"].map(lambda p: dates[p].deadline)
-    grid["late_after"] = grid["period"].map(lambda p: dates[p].late_after)
+    grid["deadline"] = grid["period"].map({p: d.deadline for p, d in dates.items()})
+    grid["late_after"] = grid["period"].map({p: d.late_after for p, d in dates.items()})
     return grid.reset_index(drop=True)
 
 
@@ -175,7 +177,8 @@ def assess(grid: pd.DataFrame, payments: pd.DataFrame, *, as_of: dt.date) -> pd.
         dict.fromkeys(counts, "int64")
     )
     rules = out["rules"] + ";" + out["astreinte_rule"]
-    out["rules"] = rules.str.split(";").map(lambda ids: ";".join(sorted({r for r in ids if r})))
+    combined = {text: ";".join(sorted(set(text.split(";")) - {""})) for text in rules.unique()}
+    out["rules"] = rules.map(combined)  # a few distinct combinations, mapped at once
     out["total"] = out["majoration"] + out["astreinte"]
     out["computed_on"] = as_of
     out = out[COLUMNS]

@@ -309,3 +309,13 @@ def test_a_row_is_new_only_where_the_penalty_changed() -> None:
     before = now.iloc[:2].assign(months_late=[1, 1], majoration_general=[300, 300])
 
     assert changed(now, before)["affiliate"].tolist() == [1]  # 3 owes nothing: no row
+
+
+def test_a_run_with_nothing_declared_writes_nothing(store: Store, places: Locations) -> None:
+    assert run(store, D(2026, 12, 2), places) == {
+        "assessed": 0,
+        "owing": 0,
+        "written": 0,
+        "published": 0,
+    }
+    assert rows(store) == []
