@@ -221,6 +221,41 @@ MUTANTS = (
         "LEAVERS = ('none',)",
         ("tests/test_month_end.py",),
     ),
+    Mutant(
+        "penalties: a declaration received after the day computed counts",
+        "cnss_edi/penalty_run.py",
+        "AND f.received_at < %(end)s",
+        "AND %(end)s IS NOT NULL",
+        ("tests/test_penalty_run.py",),
+    ),
+    Mutant(
+        "penalties: every case is written, owing or not",
+        "cnss_edi/penalty_run.py",
+        "    return assessed[differs]",
+        "    return assessed",
+        ("tests/test_penalty_run.py",),
+    ),
+    Mutant(
+        "penalties: a notice goes to every login",
+        "cnss_edi/penalty_run.py",
+        "for login in logins.get(affiliate, []):",
+        "for login in sorted({x for found in logins.values() for x in found}):",
+        ("tests/test_penalty_run.py",),
+    ),
+    Mutant(
+        "penalties: an extension never waives them",
+        "transforms/deadlines.py",
+        "late_after = last.deadline if last.penalties_waived else ordinary",
+        "late_after = ordinary",
+        ("tests/test_penalty_run.py",),
+    ),
+    Mutant(
+        "penalties: the notice prices the salaries, not the contributions",
+        "cnss_edi/penalty_run.py",
+        "d.total_due AS due",
+        "d.total_gross AS due",
+        ("tests/test_penalty_run.py::test_a_notice_names_no_one_and_shows_no_salary",),
+    ),
 )
 
 
