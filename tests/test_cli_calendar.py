@@ -3,6 +3,7 @@ contract, exit codes and messages."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -157,3 +158,35 @@ def test_every_calendar_command_has_help_with_an_example(command: list[str]) -> 
     assert result.stdout.startswith("usage: cnss-edi " + " ".join(command))
     assert "e.g." in result.stdout or "Example" in result.stdout
     assert "Exit codes" in result.stdout
+
+
+def test_penalties_run_stores_and_writes_the_notices_once(store, places, pg_conn_dsn) -> None:
+    from cnss_edi import accounts
+    from cnss_edi.accounts import Account
+    from tests.test_penalty_run import declare, dues, pay, received_on
+
+    (affiliate,) = declare(places, store, "202509", 1)
+    received_on(store, affiliate, "202509", dt.date(2025, 10, 9))
+    pay(store, (affiliate, "202509", sum(dues(store, affiliate, "202509")), dt.date(2025, 10, 20)))
+    accounts.save(store, Account("emp-a", "employer", (affiliate,)))
+    arguments = ["penalties", "run", "--day", "2025-11-10", "--outbox", str(places.outbox)]
+    arguments += ["--database-url", pg_conn_dsn]
+
+    first = run(*arguments, check_code=0)
+    again = run(*arguments, "--json", check_code=0)
+
+    assert first.stdout.strip().endswith("1 new amount(s) stored, 1 notice(s) written")
+    assert json.loads(again.stdout) == {
+        "day": "2025-11-10",
+        "assessed": 1,  # 202510 is due that day: not yet
+        "owing": 1,
+        "written": 0,
+        "published": 0,
+    }
+    notices = [p.relative_to(places.outbox).as_posix() for p in places.outbox.rglob("PEN_*")]
+    assert notices == [f"emp-a/out/PEN_{affiliate:07d}_202509_20251110.xml"]
+
+
+def test_penalties_run_of_a_malformed_day_is_a_usage_error(tmp_path) -> None:
+    result = run("penalties", "run", "--day", "20251110", "--outbox", str(tmp_path), check_code=2)
+    assert "is not a date YYYY-MM-DD" in result.stderr
