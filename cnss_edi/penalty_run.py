@@ -89,9 +89,8 @@ def run(store: Store, day: dt.date, locations: Locations) -> Counter[str]:
     on `locations.server`, or to <outbox>/<login>/out/ without one."""
     with store.lock(RUN_LOCK, wait=True):
         inputs = load(store, day)
-        assessed = assess(cases(inputs.declarations, day), inputs.payments, as_of=day)
-        new = changed(assessed, inputs.previous)
-        written = _insert(store, new, assessed.attrs["months"])
+        assessed, months = assess(cases(inputs.declarations, day), inputs.payments, as_of=day)
+        written = _insert(store, changed(assessed, inputs.previous), months)
         published = publish_pending(store, day, locations)
     done = Counter(
         assessed=len(assessed),
@@ -155,9 +154,11 @@ def _latest_before(grid: pd.DataFrame, declarations: pd.DataFrame) -> pd.Series:
     return pd.Series(found["employees"].to_numpy(), index=grid.index)
 
 
-def assess(grid: pd.DataFrame, payments: pd.DataFrame, *, as_of: dt.date) -> pd.DataFrame:
+def assess(
+    grid: pd.DataFrame, payments: pd.DataFrame, *, as_of: dt.date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The penalty of every case of `grid` as of `as_of` (COLUMNS, amounts in centimes), and
-    its months of majoration (transforms.penalties.majorations) in `attrs["months"]`."""
+    its months of majoration (transforms.penalties.majorations)."""
     declared = grid[grid["declaration_id"].notna()]
     dues = declared[KEYS].assign(
         due_general=(declared["due"] - declared["due_amo"]).astype("int64"),
@@ -181,9 +182,7 @@ def assess(grid: pd.DataFrame, payments: pd.DataFrame, *, as_of: dt.date) -> pd.
     out["rules"] = rules.map(combined)  # a few distinct combinations, mapped at once
     out["total"] = out["majoration"] + out["astreinte"]
     out["computed_on"] = as_of
-    out = out[COLUMNS]
-    out.attrs["months"] = months
-    return out
+    return out[COLUMNS], months
 
 
 def changed(assessed: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
