@@ -48,6 +48,11 @@ demo: $(STAMP) postgres-bin  ## sample files in, declarations, acknowledgements 
 	@# exit 1 means "some file rejected": the demo's _ERREURS file is meant to be
 	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi process --inbox $(DEMO)/inbox --outbox $(DEMO)/outbox \
 	  || test $$? -eq 1
+	@# The month to come: each sample employer gets an account; who would be reminded, when.
+	@for file in $(DEMO)/cnss/AFFEBDS_*.txt; do affiliate=$$(basename $$file | cut -d_ -f2); \
+	  CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi account add emp-$$affiliate --affiliate $$affiliate >/dev/null; done
+	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi deadline 202611
+	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi reminders 202611
 
 test: $(STAMP) postgres-bin sshd-bin  ## lint and type-check, then every test (starts its own PostgreSQL)
 	$(BIN)/ruff check .

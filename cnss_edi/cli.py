@@ -241,6 +241,7 @@ def cmd_account(args: argparse.Namespace) -> int:
                 tuple(args.affiliate or ()),
                 tuple(args.allow_from or ()),
                 tuple(_keys(args.key or ())),
+                tuple(args.email or ()),
             )
         elif current is None:
             raise UsageError(f"no account {args.login!r} (see `cnss-edi account list`)")
@@ -313,6 +314,7 @@ def _account_json(account: Account) -> dict[str, object]:
         "affiliates": [f"{a:07d}" for a in account.affiliates],
         "allow_from": list(account.allow_from),
         "keys": len(account.public_keys),
+        "emails": list(account.emails),
     }
 
 
@@ -532,6 +534,12 @@ def _account_parser(commands: argparse._SubParsersAction) -> None:
         action="append",
         metavar="FILE",
         help="its SSH public key file (repeat: two keys let it rotate without downtime)",
+    )
+    add.add_argument(
+        "--email",
+        action="append",
+        metavar="ADDRESS",
+        help="where its reminders are announced, e.g. paie@example.ma (repeat for several)",
     )
     add.add_argument(
         "--allow-from",

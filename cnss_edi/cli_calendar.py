@@ -1,4 +1,5 @@
-"""The calendar commands of `cnss-edi`: deadlines, payments, penalties (a quote, and the run).
+"""The calendar commands of `cnss-edi`: deadlines, payments, penalties (a quote, and the
+run), reminders.
 
 Kept beside cli.py (which registers them with `add_commands`) so that each stays readable; they
 share its exit codes. A usage error is printed here and returned as exit 2, not raised: under
@@ -244,6 +245,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     _payments_parser(commands)
     _penalty_parser(commands)
     _penalties_parser(commands)
+    _reminders_parser(commands)
 
 
 def _penalties_parser(commands: argparse._SubParsersAction) -> None:
@@ -273,6 +275,62 @@ def _penalties_parser(commands: argparse._SubParsersAction) -> None:
     compute.add_argument("--json", action="store_true", help="print the counts as one JSON object")
     _database_option(compute)
     compute.set_defaults(handler=cmd_penalties_run)
+
+
+def cmd_reminders(args: argparse.Namespace) -> int:
+    from cnss_edi.cli import _database_url
+    from cnss_edi.reminders import plan
+    from cnss_edi.store import Store
+    from schemas import NoRuleInForce
+    from transforms.deadlines import PeriodError, parse_period
+
+    try:
+        period = parse_period(args.period)
+    except PeriodError as error:
+        return _usage(args, str(error))
+    store = Store.open(_database_url(args.database_url))
+    try:
+        found = plan(store, period)
+    except NoRuleInForce as error:
+        return _usage(args, str(error))
+    finally:
+        store.close()
+    days = ", ".join(f"J-{step} {day.isoformat()}" for step, day in found.days.items())
+    if args.json:
+        for affiliate in found.affiliates:
+            row = {
+                "affiliate": f"{affiliate:07d}",
+                "period": period,
+                "logins": found.logins[affiliate],
+            }
+            print(json.dumps({**row, "days": [d.isoformat() for d in found.days.values()]}))
+        return OK
+    print(f"period {period}, due {found.deadline.isoformat()}: reminders on {days}")
+    for affiliate in found.affiliates:
+        print(f"  {affiliate:07d} not declared yet: to {', '.join(found.logins[affiliate])}")
+    if not found.affiliates:
+        print("  every employer with an account has declared: no reminder")
+    return OK
+
+
+def _reminders_parser(commands: argparse._SubParsersAction) -> None:
+    from cnss_edi.cli import _database_option
+
+    reminders = commands.add_parser(
+        "reminders",
+        help="which employers would be reminded for a period, and on which days",
+        description="List the employers that a declarant account holds and that have no "
+        "accepted declaration for period AAAAMM yet, and the days their reminders go out "
+        "(5 and 2 days before the deadline, and on the day; the edi_reminders DAG sends them, "
+        "once each). Nothing is sent or recorded.",
+        epilog="Example: cnss-edi reminders 202611. Exit codes: 0 listed, 2 not a period.",
+    )
+    reminders.add_argument("period", metavar="AAAAMM", help="the declared month, e.g. 202611")
+    reminders.add_argument(
+        "--json", action="store_true", help="one JSON object per employer to remind"
+    )
+    _database_option(reminders)
+    reminders.set_defaults(handler=cmd_reminders)
 
 
 def _penalty_parser(commands: argparse._SubParsersAction) -> None:

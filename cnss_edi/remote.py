@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 CHUNK = 1 << 20  # bytes per read while fetching: memory stays bounded whatever the size
+PREFETCH = 64  # read requests in flight (32 KiB each): fast, and at most 2 MiB waiting
 TIMEOUT = 30.0  # seconds for the connection, the key exchange and each request
 
 
@@ -183,7 +184,7 @@ class RemoteBoxes:
         partial = target.with_name(f".{target.name}.fetch")
         try:
             with self._call(self.client.open, remote, "rb") as source, open(partial, "wb") as out:
-                source.prefetch(status.st_size)
+                source.prefetch(status.st_size, max_concurrent_requests=PREFETCH)
                 for chunk in iter(lambda: source.read(CHUNK), b""):
                     out.write(chunk)
                 out.flush()

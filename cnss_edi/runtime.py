@@ -6,7 +6,10 @@ connections when the task runs (never when a DAG file is parsed).
   inbox): local boxes, or with an SFTP server the worker's own copies, and the archive;
 - `CNSS_EDI_SETTLE`: seconds an upload must stay unchanged (default 2);
 - the Airflow connection `cnss_edi_sftp` (e.g. AIRFLOW_CONN_CNSS_EDI_SFTP): the SFTP server
-  holding the boxes, reached as its service login; without it the boxes are local.
+  holding the boxes, reached as its service login; without it the boxes are local;
+- the Airflow connection `cnss_edi_smtp` (e.g. AIRFLOW_CONN_CNSS_EDI_SMTP=
+  smtp://user:password@mail.example:587?from=edi%40cnss.ma&starttls=true): where reminders
+  are emailed; without it only the notice files go out.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from cnss_edi.process import Locations
+from cnss_edi.reminders import Mailer
 
 SFTP_CONNECTION = "cnss_edi_sftp"
+SMTP_CONNECTION = "cnss_edi_smtp"
 
 
 def database_url() -> str:
@@ -54,3 +59,23 @@ def locations() -> Iterator[Locations]:
     address = ServerAddress.of(found.host, found.port, found.login, found.extra_dejson)
     with connect(address) as server:
         yield replace(local, server=server)
+
+
+def mailer() -> Mailer | None:
+    """The SMTP server of the connection `cnss_edi_smtp`, or None without one."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        found = Connection.get(SMTP_CONNECTION)
+    except AirflowNotFoundException:
+        return None
+    extra = found.extra_dejson
+    return Mailer(
+        host=found.host,
+        port=found.port or 25,
+        sender=extra.get("from") or f"edi@{found.host}",
+        login=found.login or "",
+        password=found.password or "",
+        starttls=str(extra.get("starttls", "")).lower() in ("1", "true", "yes"),
+    )

@@ -17,6 +17,11 @@ Configuration is read when a task runs, from the worker's environment: `CNSS_EDI
 `CNSS_EDI_INBOX`, `CNSS_EDI_OUTBOX`, `CNSS_EDI_ARCHIVE` (default: `archive/` beside the inbox)
 and `CNSS_EDI_SETTLE` (seconds an upload must stay unchanged, default 2).
 
+**Alerts.** A run not finished 30 minutes after it was queued means uploads are waiting that
+long: Airflow's deadline alert calls `cnss_edi.alerts.ingest_late` (an ERROR in the triggerer's
+log, and an email to `CNSS_EDI_OPS_EMAIL` through `cnss_edi_smtp`). The claim task also warns
+about receipts claimed more than 30 minutes ago and still not judged.
+
 A rejected declaration is a normal outcome (its acknowledgement says why). An internal error
 fails the judge task, so that operators see it: the file stays claimed and the retry (or the
 next run) judges it again. XCom carries counts and file ids only; logs never name a person.
@@ -24,12 +29,13 @@ next run) judges it again. XCom carries counts and file ids only; logs never nam
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, dag, task
 
 MAX_BATCHES = 100  # mapped judge tasks per run
+LATE = timedelta(minutes=30)  # a run this late means uploads wait that long for an answer
 
 
 @dag(
@@ -39,6 +45,14 @@ MAX_BATCHES = 100  # mapped judge tasks per run
     max_active_runs=1,
     tags=["cnss-edi", "ingest"],
     doc_md=__doc__,
+    # Airflow 3's deadline alert (SLAs are gone): the triggerer calls cnss_edi.alerts.
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=LATE,
+        callback=AsyncCallback(
+            "cnss_edi.alerts.ingest_late", kwargs={"minutes": int(LATE.total_seconds() // 60)}
+        ),
+    ),
     default_args={
         "owner": "cnss-edi-ops",
         "retries": 3,
@@ -63,8 +77,13 @@ def edi_ingest() -> None:
         try:
             with runtime.locations() as where:
                 claimed = claim_uploads(where, store=store, settle=runtime.settle())
+            oldest = min((r.claimed_at for r in store.pending_receipts()), default=None)
         finally:
             store.close()
+        if oldest is not None and datetime.now(UTC) - oldest > LATE:
+            logging.getLogger(__name__).error(
+                "receipts claimed since %s are still not judged", oldest.isoformat()
+            )
         for refused in claimed.refused:
             logging.getLogger(__name__).warning("%s refused: %s", refused.where, refused.reason)
         queues = claimed.queues

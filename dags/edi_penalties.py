@@ -32,7 +32,7 @@ DAY = r"^(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]))?$"  # YYYY-MM-DD, or empt
 
 @dag(
     schedule="0 4 * * *",
-    start_date=datetime(2026, 12, 1),
+    start_date=datetime(2024, 1, 1),  # catchup=False: where runs may start, not a backfill
     catchup=False,
     max_active_runs=1,
     tags=["cnss-edi", "calendar"],

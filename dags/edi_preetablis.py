@@ -25,7 +25,7 @@ PERIOD = r"^(\d{4}(0[1-9]|1[0-2]))?$"  # AAAAMM, or empty
 
 @dag(
     schedule="0 2 25-31 * *",
-    start_date=datetime(2026, 12, 1),
+    start_date=datetime(2024, 1, 1),  # catchup=False: where runs may start, not a backfill
     catchup=False,
     max_active_runs=1,
     tags=["cnss-edi", "calendar"],

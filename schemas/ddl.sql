@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS declarant (
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+-- Where reminders and notices are announced (the files themselves go to the login's out/).
+ALTER TABLE declarant ADD COLUMN IF NOT EXISTS emails TEXT[] NOT NULL DEFAULT '{}';
 
 CREATE TABLE IF NOT EXISTS edi_file (
     id                   BIGSERIAL PRIMARY KEY,
@@ -182,6 +184,20 @@ CREATE TABLE IF NOT EXISTS payment (
 );
 -- What an employer paid for a period, by date: the penalties read it in that order.
 CREATE INDEX IF NOT EXISTS payment_period ON payment (affiliate, period, paid_on);
+
+-- A reminder sent (or being sent, in the transaction that decided it): never twice for the
+-- same employer, period and step, whatever reruns, retries or backfills do.
+CREATE TABLE IF NOT EXISTS reminder (
+    affiliate  INTEGER     NOT NULL,
+    period     CHAR(6)     NOT NULL,
+    step       SMALLINT    NOT NULL,  -- days before the deadline (0: on the day)
+    deadline   DATE        NOT NULL,
+    sent_on    DATE        NOT NULL,  -- the run's day
+    logins     TEXT[]      NOT NULL,
+    emails     INTEGER     NOT NULL,  -- messages handed to the SMTP server
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (affiliate, period, step)
+);
 
 -- Late penalties (cnss_edi.penalty_run): the history of what each employer owed for a period,
 -- one row per day the amount changed. A daily run computes every employer and period whose

@@ -16,20 +16,17 @@ import argparse
 import io
 import json
 import os
-import shutil
 import sqlite3
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from cnss_edi import accounts
-from cnss_edi.postgres import LocalPostgres
 from cnss_edi.process import load_preetabli
 from cnss_edi.sample import write_samples
 from cnss_edi.store import Store
-from tests.e2e import airflow_environment, dag_test
-from tests.sftp import Declarant, SftpServer, running_server
+from tests.e2e import airflow_environment, dag_test, own_stack
+from tests.sftp import Declarant, SftpServer
 
 PERIOD = "202610"
 
@@ -44,19 +41,11 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=5, help="files per declarant")
     parser.add_argument("--employees", type=int, default=200, help="employees per peak file")
     options = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="cnss-edi-bench-ingest-"))
-    work.chmod(0o711)  # the postgres account must reach its data directory
-    database = LocalPostgres(work / "pg", durable=False)
-    try:
-        dsn = database.start()
-        with running_server() as server:
-            figures = {
-                "big_file": big_file(server, dsn, work / "big", options.big),
-                "deadline_day": deadline_day(server, dsn, work / "peak", options),
-            }
-    finally:
-        database.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    with own_stack("cnss-edi-bench-ingest-") as (server, dsn, work):
+        figures = {
+            "big_file": big_file(server, dsn, work / "big", options.big),
+            "deadline_day": deadline_day(server, dsn, work / "peak", options),
+        }
     print(json.dumps(figures))
     return 0
 

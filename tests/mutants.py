@@ -222,6 +222,13 @@ MUTANTS = (
         ("tests/test_month_end.py",),
     ),
     Mutant(
+        "a reminder already sent is sent again",
+        "cnss_edi/reminders.py",
+        "            if cursor.fetchone() is None:",
+        "            if cursor.fetchone() is None and False:",
+        ("tests/test_reminders.py",),
+    ),
+    Mutant(
         "penalties: a declaration received after the day computed counts",
         "cnss_edi/penalty_run.py",
         "AND f.received_at < %(end)s",

@@ -255,7 +255,8 @@ def test_every_referenced_file_exists(services: dict[str, dict[str, Any]]) -> No
 
 
 def _dag_variables() -> set[str]:
-    tree = ast.parse((ROOT / "dags/edi_ingest.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "cnss_edi/runtime.py").read_text(encoding="utf-8"))  # the DAGs'
+
     names = set()
     for node in ast.walk(tree):
         value = node.value if isinstance(node, ast.Constant) else None

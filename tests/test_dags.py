@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,14 @@ from lxml import etree
 from schemas import field, penalty_notice_xsd_path
 from tests.boxes import box, deliver
 from tests.db import acknowledgements, query
-from tests.e2e import Scenario, ingest_environment, run_edi_ingest, task_logs, xcoms
+from tests.e2e import (
+    Scenario,
+    ingest_dag,
+    ingest_environment,
+    run_edi_ingest,
+    task_logs,
+    xcoms,
+)
 from tests.sftp import running_server
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
@@ -69,7 +77,8 @@ def test_every_dag_file_imports_and_is_documented_and_owned(airflow):
 
 
 def test_parsing_a_dag_file_opens_no_socket_and_imports_no_cnss_edi(tmp_path):
-    """What the scheduler pays on every parse: airflow.sdk, nothing of ours, no network."""
+    """What the scheduler pays on every parse: airflow.sdk, nothing of ours (but the alert
+    callback), no network."""
     probe = f"""
 import socket, sys, runpy
 import airflow.sdk
@@ -80,7 +89,10 @@ socket.create_connection = refuse
 before = set(sys.modules)
 for path in {sorted(str(p) for p in DAGS.glob("*.py"))!r}:
     runpy.run_path(path)
-ours = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in
+# cnss_edi.alerts is the one exception: Airflow imports a deadline callback's path to check
+# it, and that module needs only the standard library.
+ours = sorted(m for m in set(sys.modules) - before - {{"cnss_edi", "cnss_edi.alerts"}}
+              if m.split(".")[0] in
               ("cnss_edi", "validators", "transforms", "schemas", "pandas", "pyarrow", "psycopg2"))
 assert not ours, ours[:8]
 """
@@ -113,9 +125,8 @@ def test_edi_ingest_judges_every_box_and_logs_no_person(
     monkeypatch.setenv("CNSS_EDI_SETTLE", "0")
     secrets = personal(first) | personal(second)
     assert secrets
-    from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    dag = ingest_dag()
 
     run = dag.test()
 
@@ -148,9 +159,8 @@ def test_an_internal_error_fails_the_judge_task_and_leaves_the_file_claimed(
         raise ZeroDivisionError
 
     monkeypatch.setattr("cnss_edi.inbox.process_receipt", bug)
-    from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    dag = ingest_dag()
     for each in dag.tasks:
         each.retries = 0  # a retry would meet the same bug, 30 s later
 
@@ -246,6 +256,75 @@ def _out_names(scenario: Scenario) -> dict[str, list[str]]:
         with scenario.server.sftp(declarant.login, declarant.keys[0]) as client:
             found[declarant.login] = client.listdir("/out")
     return found
+
+
+@pytest.mark.slow
+def test_edi_reminders_reminds_over_sftp_and_smtp_once(
+    airflow, store, pg_conn_dsn, tmp_path, monkeypatch, smtp
+):
+    """After a first edi_ingest run, B (its declaration rejected) is the one employer of
+    202610 without a declaration: two days before the deadline it gets a notice in its out/
+    and an email, once, however often the DAG runs that day."""
+    from dataclasses import replace
+    from datetime import datetime
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from cnss_edi import accounts
+
+    mailer, inbox = smtp
+    with running_server() as server:
+        scenario = Scenario.prepare(server, store, tmp_path)
+        accounts.save(store, replace(scenario.b.account, emails=("paie@b.example",)))
+        for name, value in ingest_environment(server, pg_conn_dsn, tmp_path).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_CNSS_EDI_SMTP", f"smtp://{mailer.host}:{mailer.port}?from=edi%40cnss.ma"
+        )
+        scenario.upload(0)
+        assert run_edi_ingest() == "success"
+        dag = DagBag(dag_folder=str(DAGS / "edi_reminders.py")).dags["edi_reminders"]
+
+        day = datetime(2026, 11, 8, 8, tzinfo=UTC)  # 202610 is due on 2026-11-10
+        runs = [dag.test(logical_date=day), dag.test(logical_date=day + timedelta(hours=1))]
+
+        assert [run.state for run in runs] == ["success"] * 2
+        notices = {
+            login: [n for n in names if n.startswith("RAPPEL_")]
+            for login, names in _out_names(scenario).items()
+        }
+        assert notices == {
+            scenario.a.login: [],
+            scenario.b.login: [f"RAPPEL_{scenario.b.account.affiliates[0]:07d}_202610_J-2.txt"],
+            scenario.accountant.login: [],
+        }
+        assert [(m["To"], m["From"]) for m in inbox.messages] == [("paie@b.example", "edi@cnss.ma")]
+
+
+def test_a_late_ingest_run_raises_an_alert_the_operations_team_sees(caplog, smtp, monkeypatch):
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from cnss_edi import alerts
+
+    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    (deadline,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    assert deadline.interval == timedelta(minutes=30)
+    assert deadline.callback.path == "cnss_edi.alerts.ingest_late"
+    mailer, inbox = smtp
+    monkeypatch.setenv("CNSS_EDI_OPS_EMAIL", "ops@cnss.example")
+    monkeypatch.setenv("AIRFLOW_CONN_CNSS_EDI_SMTP", f"smtp://{mailer.host}:{mailer.port}")
+
+    context = {"dag_run": SimpleNamespace(run_id="scheduled__2026-12-10T09:00")}
+    text = asyncio.run(alerts.ingest_late(context, **deadline.callback.kwargs))
+
+    assert "scheduled__2026-12-10T09:00 not finished 30 minutes" in text
+    assert text in caplog.text
+    assert [(m["To"], m.get_content().strip()) for m in inbox.messages] == [
+        ("ops@cnss.example", text)
+    ]
 
 
 @pytest.mark.slow
