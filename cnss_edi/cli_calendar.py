@@ -140,14 +140,16 @@ def cmd_penalties_run(args: argparse.Namespace) -> int:
 
     from cnss_edi.acknowledgement import MOROCCO
     from cnss_edi.cli import _database_url
-    from cnss_edi.penalty_run import run
+    from cnss_edi.penalty_run import notices_of, run
     from cnss_edi.process import NOWHERE
     from cnss_edi.store import Store
+    from transforms.money import format_mad
 
     day = args.day or dt.datetime.now(MOROCCO).date()
     store = Store.open(_database_url(args.database_url))
     try:
         done = run(store, day, replace(NOWHERE, outbox=Path(args.outbox).resolve()))
+        listed, count = notices_of(store, day)
     finally:
         store.close()
     if args.json:
@@ -158,6 +160,15 @@ def cmd_penalties_run(args: argparse.Namespace) -> int:
         f"their deadline, {done['owing']} owing; {done['written']} new amount(s) stored, "
         f"{done['published']} notice(s) written"
     )
+    for owed in listed:
+        print(
+            f"  {owed.affiliate:07d} {owed.period}: majoration {format_mad(owed.majoration)} "
+            f"({owed.months_late} month(s)), astreinte {format_mad(owed.astreinte)} "
+            f"({owed.astreinte_months} month(s)), total {format_mad(owed.total)}: "
+            f"{owed.notice_name}"
+        )
+    if count > len(listed):
+        print(f"  … and {count - len(listed)} more notice(s) of that day")
     return OK
 
 

@@ -315,6 +315,35 @@ def notice_of(row: dict[str, Any], months: pd.DataFrame | None) -> Notice:
     )
 
 
+@dataclass(frozen=True)
+class Owed:
+    """A penalty notice of a day, as the command line lists it (amounts in centimes)."""
+
+    affiliate: int
+    period: str
+    months_late: int
+    majoration: int
+    astreinte_months: int
+    astreinte: int
+    total: int
+    notice_name: str
+
+
+def notices_of(store: Store, day: dt.date, *, limit: int = 20) -> tuple[list[Owed], int]:
+    """The first `limit` notices computed for `day` (by employer and period), and how many
+    there are in all."""
+    with store.transaction() as cursor:
+        cursor.execute(
+            "SELECT affiliate, period, months_late, majoration, astreinte_months, astreinte,"
+            " total, notice_name, count(*) OVER () FROM penalty"
+            " WHERE computed_on = %s AND notice_name IS NOT NULL"
+            " ORDER BY affiliate, period LIMIT %s",
+            (day, limit),
+        )
+        found = cursor.fetchall()
+    return [Owed(*row[:-1]) for row in found], found[0][-1] if found else 0
+
+
 def publish_pending(store: Store, day: dt.date, locations: Locations) -> int:
     """Publish every notice up to `day` not yet published, in the out/ folder of each login
     declaring for its employer (none: nobody to tell, marked done all the same); how many

@@ -163,7 +163,8 @@ def test_every_calendar_command_has_help_with_an_example(command: list[str]) -> 
 def test_penalties_run_stores_and_writes_the_notices_once(store, places, pg_conn_dsn) -> None:
     from cnss_edi import accounts
     from cnss_edi.accounts import Account
-    from tests.test_penalty_run import declare, dues, pay, received_on
+    from tests.test_penalty_run import declare, dues, pay, percent, received_on
+    from transforms.money import format_mad
 
     (affiliate,) = declare(places, store, "202509", 1)
     received_on(store, affiliate, "202509", dt.date(2025, 10, 9))
@@ -175,7 +176,14 @@ def test_penalties_run_stores_and_writes_the_notices_once(store, places, pg_conn
     first = run(*arguments, check_code=0)
     again = run(*arguments, "--json", check_code=0)
 
-    assert first.stdout.strip().endswith("1 new amount(s) stored, 1 notice(s) written")
+    head, listed = first.stdout.splitlines()
+    assert head.endswith("1 new amount(s) stored, 1 notice(s) written")
+    general, amo = dues(store, affiliate, "202509")
+    owed = format_mad(percent(general, 300) + percent(amo, 100))  # month 1: 3 %, AMO 1 %
+    assert listed == (
+        f"  {affiliate:07d} 202509: majoration {owed} (1 month(s)), astreinte 0,00 MAD"
+        f" (0 month(s)), total {owed}: PEN_{affiliate:07d}_202509_20251110.xml"
+    )
     assert json.loads(again.stdout) == {
         "day": "2025-11-10",
         "assessed": 1,  # 202510 is due that day: not yet
