@@ -245,6 +245,17 @@ def test_catching_up_over_months_gives_what_running_each_month_gives(
     latest = _latest(store)
     assert latest["period"].tolist() == ["202508", "202509", "202510", "202511", "202512", "202601"]
     assert latest["total"].gt(0).all()
+    assert latest["months"].tolist()[:2] == [2, 2]  # 202508: half unpaid from 11 Sep to 3 Nov
+    # 202509, due 10 Oct, declared and paid on 20 Nov: months 1 and 2 begun (11 Oct, 11 Nov).
+    general, amo = dues(store, affiliate, "202509")
+    majoration = percent(general, 300) + percent(general, 50) + 2 * percent(amo, 100)
+    fine = 2 * 6 * 50_00  # 6 employees, 50 MAD each, two months
+    assert latest.iloc[1][["maj", "ast_m", "ast", "total"]].tolist() == [
+        majoration,
+        2,
+        fine,
+        majoration + fine,
+    ]
 
     with store.transaction() as cursor:
         cursor.execute("DELETE FROM penalty")
@@ -323,3 +334,25 @@ def test_a_run_with_nothing_declared_writes_nothing(store: Store, places: Locati
         "published": 0,
     }
     assert rows(store) == []
+
+
+def test_a_notice_that_could_not_be_published_goes_out_with_the_retry(
+    store: Store, places: Locations, june: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def server_gone(*args: object) -> int:
+        raise ConnectionError("the SFTP server went away")
+
+    monkeypatch.setattr("cnss_edi.penalty_run._publish", server_gone)
+    with pytest.raises(ConnectionError):
+        run(store, D(2025, 8, 11), places)
+    assert [r[-1] for r in rows(store)] == [False]  # stored, not yet notified
+    monkeypatch.undo()
+
+    done = run(store, D(2025, 8, 11), places)  # the task's retry, or the next day's run
+
+    assert (done["written"], done["published"]) == (0, 2)
+    assert [r[-1] for r in rows(store)] == [True]
+    assert notices(places.outbox) == {
+        "cabinet": [f"PEN_{june['late']:07d}_{JUNE}_20250811.xml"],
+        "emp-late": [f"PEN_{june['late']:07d}_{JUNE}_20250811.xml"],
+    }
