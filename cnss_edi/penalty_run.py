@@ -1,8 +1,8 @@
 """The daily penalty run: what every employer owes in penalties, as of a day, stored and notified.
 
 For a day D it takes every employer with an accepted declaration and every period from its
-first declared one whose deadline has passed by D (transforms.deadlines), and prices them with
-transforms.penalties, all employers at once:
+first declared one whose deadline has passed by D, and prices them all at once
+(transforms.penalty_assessment, over transforms.penalties):
 - the contributions due are those of the declaration received last by the end of D (Morocco's
   day), split between the general and the AMO majoration regimes (schemas/penalty_regimes.csv);
 - the declaration was made the day the first one was received; a period with none by D is
@@ -27,7 +27,6 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import psycopg2.extras
 
@@ -36,41 +35,12 @@ from cnss_edi.acknowledgement import MOROCCO
 from cnss_edi.files import write_atomically
 from cnss_edi.penalty_notice import Month, Notice, render
 from cnss_edi.process import Locations
-from cnss_edi.store import Store
-from schemas import NoRuleInForce
+from cnss_edi.store import Cursor, Store
 from schemas.penalties import penalty_regimes
-from transforms.deadlines import deadline
-from transforms.penalties import add_months, astreintes, majorations, summarise
+from transforms.penalty_assessment import COLUMNS, KEYS, assess, cases, changed
 
 log = logging.getLogger(__name__)
 RUN_LOCK = "penalty-run"  # one run at a time: two runs of one day would race on its rows
-KEYS = ["affiliate", "period"]
-# What makes a new row: the penalty itself, not the contributions or payments behind it.
-COMPARED = [
-    "months_late",
-    "majoration_general",
-    "majoration_amo",
-    "astreinte_months",
-    "astreinte",
-    "rules",
-]
-COLUMNS = [
-    "affiliate",
-    "period",
-    "computed_on",
-    "deadline",
-    "late_after",
-    "declaration_id",
-    "declared_on",
-    "employees",
-    "due",
-    "paid",
-    *COMPARED[:3],
-    "majoration",
-    *COMPARED[3:5],
-    "total",
-    "rules",
-]
 
 
 @dataclass(frozen=True)
@@ -102,131 +72,40 @@ def run(store: Store, day: dt.date, locations: Locations) -> Counter[str]:
     return done
 
 
-def due_periods(first: str, day: dt.date) -> list[str]:
-    """The periods from `first` whose deadline has passed by `day` (their penalties run)."""
-    periods, month = [], dt.date(int(first[:4]), int(first[4:]), 1)
-    while month < day.replace(day=1):
-        period = f"{month.year}{month.month:02d}"
-        try:
-            if deadline(period).late_after < day:
-                periods.append(period)
-        except NoRuleInForce:  # before the holiday tables: no deadline, no penalty
-            pass
-        month = add_months(month, 1)
-    return periods
-
-
-def cases(declarations: pd.DataFrame, day: dt.date) -> pd.DataFrame:
-    """One row per employer and due period from its first declared one: its declaration's
-    columns (NaN where missing), with `employees` of the latest earlier declaration for a
-    missing one, and the deadline of the period."""
-    if declarations.empty:
-        return declarations.assign(deadline=pd.Series(dtype="object"), late_after=None)
-    first = declarations.groupby("affiliate")["period"].min()
-    periods = pd.DataFrame({"period": due_periods(first.min(), day)})
-    grid = first.rename("first").reset_index().merge(periods, how="cross")
-    grid = grid[grid["period"] >= grid["first"]].drop(columns="first")
-    counts = dict.fromkeys(["declaration_id", "employees", "due", "due_amo"], "Int64")
-    declarations = declarations.astype(counts)  # integers stay exact where a period is missing
-    grid = grid.merge(declarations, on=KEYS, how="left").sort_values(KEYS)
-    earlier = _latest_before(grid, declarations)
-    grid["employees"] = grid["employees"].fillna(earlier).astype("int64")
-    dates = {p: deadline(p) for p in grid["period"].unique()}
-    grid["deadline"] = grid["period"].map({p: d.deadline for p, d in dates.items()})
-    grid["late_after"] = grid["period"].map({p: d.late_after for p, d in dates.items()})
-    return grid.reset_index(drop=True)
-
-
-def _latest_before(grid: pd.DataFrame, declarations: pd.DataFrame) -> pd.Series:
-    """For each row of `grid`, the employees of its employer's latest declaration for an
-    earlier period (merge_asof on the period as a number)."""
-    left = grid[KEYS].assign(row=np.arange(len(grid)), at=grid["period"].astype("int64"))
-    right = declarations[["affiliate", "period", "employees"]].assign(
-        at=declarations["period"].astype("int64")
-    )
-    found = pd.merge_asof(
-        left.sort_values("at"),
-        right.drop(columns="period").sort_values("at"),
-        on="at",
-        by="affiliate",
-        allow_exact_matches=False,
-    ).sort_values("row")
-    return pd.Series(found["employees"].to_numpy(), index=grid.index)
-
-
-def assess(
-    grid: pd.DataFrame, payments: pd.DataFrame, *, as_of: dt.date
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The penalty of every case of `grid` as of `as_of` (COLUMNS, amounts in centimes), and
-    its months of majoration (transforms.penalties.majorations)."""
-    declared = grid[grid["declaration_id"].notna()]
-    dues = declared[KEYS].assign(
-        due_general=(declared["due"] - declared["due_amo"]).astype("int64"),
-        due_amo=declared["due_amo"].astype("int64"),
-    )
-    months = majorations(dues, payments, as_of=as_of)
-    late = summarise(months, dues)
-    fines = astreintes(grid[[*KEYS, "employees", "declared_on"]], as_of=as_of)
-    paid = payments[payments["paid_on"] <= as_of].groupby(KEYS)["amount"].sum().rename("paid")
-    out = (
-        grid.merge(late, on=KEYS, how="left")
-        .merge(fines.drop(columns=["employees", "declared_on"]), on=KEYS, how="left")
-        .merge(paid.reset_index(), on=KEYS, how="left")
-    )
-    counts = [*COMPARED[:3], "majoration", "due", "paid"]
-    out = out.fillna(dict.fromkeys(counts, 0) | {"rules": ""}).astype(
-        dict.fromkeys(counts, "int64")
-    )
-    rules = out["rules"] + ";" + out["astreinte_rule"]
-    combined = {text: ";".join(sorted(set(text.split(";")) - {""})) for text in rules.unique()}
-    out["rules"] = rules.map(combined)  # a few distinct combinations, mapped at once
-    out["total"] = out["majoration"] + out["astreinte"]
-    out["computed_on"] = as_of
-    return out[COLUMNS], months
-
-
-def changed(assessed: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
-    """The rows whose penalty differs from the latest row before (none: nothing owed)."""
-    before = assessed[KEYS].merge(previous, on=KEYS, how="left")
-    before = before.fillna(dict.fromkeys(COMPARED[:-1], 0) | {"rules": ""})
-    differs = np.zeros(len(assessed), dtype=bool)
-    for column in COMPARED:
-        differs |= assessed[column].to_numpy() != before[column].to_numpy()
-    return assessed[differs]
-
-
 def load(store: Store, day: dt.date) -> Inputs:
     """Declarations received and payments made by the end of `day`, and the latest rows before
     it."""
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), MOROCCO)
     amo = [branch for branch, regime in penalty_regimes().items() if regime == "amo"]
-    declarations = _frame(
-        store,
-        "SELECT DISTINCT ON (d.affiliate, d.period) d.affiliate, d.period,"
-        " d.id AS declaration_id, d.employees,"
-        " (min(f.received_at) OVER (PARTITION BY d.affiliate, d.period)"
-        "  AT TIME ZONE %(zone)s)::date AS declared_on,"
-        " d.total_due AS due, coalesce(c.amo, 0) AS due_amo"
-        " FROM declaration d JOIN edi_file f ON f.id = d.edi_file_id"
-        " LEFT JOIN LATERAL (SELECT sum(employer + employee) AS amo FROM contribution"
-        "  WHERE declaration_id = d.id AND branch = ANY(%(amo)s)) c ON true"
-        " WHERE f.status = 'accepted' AND f.received_at < %(end)s"
-        " ORDER BY d.affiliate, d.period, f.received_at DESC, d.id DESC",
-        {"zone": MOROCCO.key, "amo": amo, "end": end},
-    )
-    payments = _frame(
-        store,
-        "SELECT affiliate, period, amount, paid_on FROM payment WHERE paid_on <= %(day)s",
-        {"day": day},
-    )
-    previous = _frame(
-        store,
-        "SELECT DISTINCT ON (affiliate, period) affiliate, period, months_late,"
-        " majoration_general, majoration_amo, astreinte_months, astreinte,"
-        " array_to_string(rules, ';') AS rules FROM penalty WHERE computed_on < %(day)s"
-        " ORDER BY affiliate, period, computed_on DESC",
-        {"day": day},
-    )
+    with store.transaction() as cursor:  # one snapshot: an import in between is all or nothing
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        declarations = _frame(
+            cursor,
+            "SELECT DISTINCT ON (d.affiliate, d.period) d.affiliate, d.period,"
+            " d.id AS declaration_id, d.employees,"
+            " (min(f.received_at) OVER (PARTITION BY d.affiliate, d.period)"
+            "  AT TIME ZONE %(zone)s)::date AS declared_on,"
+            " d.total_due AS due, coalesce(c.amo, 0) AS due_amo"
+            " FROM declaration d JOIN edi_file f ON f.id = d.edi_file_id"
+            " LEFT JOIN LATERAL (SELECT sum(employer + employee) AS amo FROM contribution"
+            "  WHERE declaration_id = d.id AND branch = ANY(%(amo)s)) c ON true"
+            " WHERE f.status = 'accepted' AND f.received_at < %(end)s"
+            " ORDER BY d.affiliate, d.period, f.received_at DESC, d.id DESC",
+            {"zone": MOROCCO.key, "amo": amo, "end": end},
+        )
+        payments = _frame(
+            cursor,
+            "SELECT affiliate, period, amount, paid_on FROM payment WHERE paid_on <= %(day)s",
+            {"day": day},
+        )
+        previous = _frame(
+            cursor,
+            "SELECT DISTINCT ON (affiliate, period) affiliate, period, months_late,"
+            " majoration_general, majoration_amo, astreinte_months, astreinte,"
+            " array_to_string(rules, ';') AS rules FROM penalty WHERE computed_on < %(day)s"
+            " ORDER BY affiliate, period, computed_on DESC",
+            {"day": day},
+        )
     return Inputs(
         declarations.astype(
             {"affiliate": "int64", "period": "str", "employees": "int64", "due": "int64"}
@@ -237,12 +116,11 @@ def load(store: Store, day: dt.date) -> Inputs:
     )
 
 
-def _frame(store: Store, query: str, parameters: dict[str, object]) -> pd.DataFrame:
+def _frame(cursor: Cursor, query: str, parameters: dict[str, object]) -> pd.DataFrame:
     """A query's rows as a frame, columns named as selected (dates as datetime.date)."""
-    with store.transaction() as cursor:
-        cursor.execute(query, parameters)
-        names = [column.name for column in cursor.description or ()]
-        return pd.DataFrame(cursor.fetchall(), columns=names)
+    cursor.execute(query, parameters)
+    names = [column.name for column in cursor.description or ()]
+    return pd.DataFrame(cursor.fetchall(), columns=names)
 
 
 def _insert(store: Store, new: pd.DataFrame, months: pd.DataFrame) -> int:

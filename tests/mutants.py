@@ -237,10 +237,10 @@ MUTANTS = (
     ),
     Mutant(
         "penalties: every case is written, owing or not",
-        "cnss_edi/penalty_run.py",
+        "transforms/penalty_assessment.py",
         "    return assessed[differs]",
         "    return assessed",
-        ("tests/test_penalty_run.py",),
+        ("tests/test_penalty_run.py", "tests/test_penalty_assessment.py"),
     ),
     Mutant(
         "penalties: a notice goes to every login",
