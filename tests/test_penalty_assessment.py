@@ -6,10 +6,11 @@ import datetime as dt
 
 import pandas as pd
 
-from transforms.penalty_assessment import cases, changed, due_periods
+from transforms.penalty_assessment import assess, cases, changed, due_periods
 
 D = dt.date
 JUNE = "202506"
+GENERAL, AMO = "MAJ_GEN_LOI_02_24", "MAJ_AMO_65_00"
 
 
 def test_due_periods_start_at_the_first_and_stop_at_the_last_deadline_passed() -> None:
@@ -60,3 +61,52 @@ def test_a_row_is_new_only_where_the_penalty_changed() -> None:
     before = now.iloc[:2].assign(months_late=[1, 1], majoration_general=[300, 300])
 
     assert changed(now, before)["affiliate"].tolist() == [1]  # 3 owes nothing: no row
+
+
+def test_assess_prices_a_late_payment_and_a_missing_declaration() -> None:
+    declared = pd.DataFrame(
+        {
+            "affiliate": [1, 2],
+            "period": ["202509", "202508"],
+            "declaration_id": [10, 20],
+            "employees": [9, 4],
+            "declared_on": [D(2025, 10, 8), D(2025, 9, 5)],
+            "due": [100_000, 50_000],
+            "due_amo": [20_000, 10_000],
+        }
+    )
+    payments = pd.DataFrame(
+        {
+            "affiliate": [1, 2],
+            "period": ["202509", "202508"],
+            "amount": [100_000, 50_000],
+            "paid_on": [D(2025, 10, 20), D(2025, 9, 9)],
+        }
+    )
+
+    out, months = assess(cases(declared, D(2025, 10, 12)), payments, as_of=D(2025, 10, 12))
+
+    columns = ["affiliate", "period", "due", "paid", "months_late", "majoration_general"]
+    columns += ["majoration_amo", "astreinte_months", "astreinte", "total", "rules"]
+    expected = pd.DataFrame(
+        [
+            [
+                1,
+                "202509",
+                100_000,
+                0,
+                1,
+                2_400,
+                200,
+                0,
+                0,
+                2_600,
+                "MAJ_AMO_65_00;MAJ_GEN_LOI_02_24",
+            ],
+            [2, "202508", 50_000, 50_000, 0, 0, 0, 0, 0, 0, ""],
+            [2, "202509", 0, 0, 0, 0, 0, 1, 20_000, 20_000, "AST_DECL_17_02"],  # missing
+        ],
+        columns=columns,
+    ).astype({"period": out["period"].dtype, "rules": out["rules"].dtype})
+    pd.testing.assert_frame_equal(out[columns], expected)
+    assert months[["affiliate", "period", "month"]].values.tolist() == [[1, "202509", 1]]
