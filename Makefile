@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
 
-.PHONY: help demo test e2e airflow lint fmt mutants bench bench-ingest postgres-bin sshd-bin db-stop clean
+.PHONY: help demo test e2e airflow lint fmt mutants bench bench-ingest bench-reconcile postgres-bin sshd-bin db-stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ bench: $(STAMP) postgres-bin  ## throughput and memory figures on 1,000,000 empl
 
 bench-ingest: $(STAMP) postgres-bin sshd-bin  ## SFTP + edi_ingest figures: one big file, a 1,000-file deadline day
 	$(BIN)/python -m tests.bench_ingest
+
+bench-reconcile: $(STAMP) postgres-bin  ## a month of 160,000 employers and 3,000,000 lines reconciled, one JSON line
+	$(BIN)/python -m cnss_edi.bench_reconcile
 
 db-stop:  ## stop the embedded PostgreSQL that `make demo` (or `cnss-edi process`) left running
 	@test ! -x $(BIN)/python || $(BIN)/python -c "from cnss_edi.postgres import LocalPostgres, \

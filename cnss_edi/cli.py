@@ -489,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cnss_edi import cli_calendar  # deadline, payments, penalty
 
     cli_calendar.add_commands(commands)
+    from cnss_edi import cli_reconcile  # reconcile
+
+    cli_reconcile.add_command(commands)
     return parser
 
 

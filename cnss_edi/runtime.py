@@ -5,6 +5,7 @@ connections when the task runs (never when a DAG file is parsed).
 - `CNSS_EDI_INBOX`, `CNSS_EDI_OUTBOX`, `CNSS_EDI_ARCHIVE` (default: archive/ beside the
   inbox): local boxes, or with an SFTP server the worker's own copies, and the archive;
 - `CNSS_EDI_SETTLE`: seconds an upload must stay unchanged (default 2);
+- `CNSS_EDI_REPORTS`: where the reconciliation files go (default: <archive>/reconciliation);
 - the Airflow connection `cnss_edi_sftp` (e.g. AIRFLOW_CONN_CNSS_EDI_SFTP): the SFTP server
   holding the boxes, reached as its service login; without it the boxes are local;
 - the Airflow connection `cnss_edi_smtp` (e.g. AIRFLOW_CONN_CNSS_EDI_SMTP=
@@ -33,6 +34,11 @@ def database_url() -> str:
 
 def settle() -> float:
     return float(os.environ.get("CNSS_EDI_SETTLE", "2"))
+
+
+def reports() -> Path:
+    folder = os.environ.get("CNSS_EDI_REPORTS")
+    return Path(folder) if folder else local_locations().archive / "reconciliation"
 
 
 def local_locations() -> Locations:

@@ -199,6 +199,71 @@ CREATE TABLE IF NOT EXISTS reminder (
     PRIMARY KEY (affiliate, period, step)
 );
 
+-- The monthly reconciliation (cnss-edi reconcile, the edi_reconcile DAG). Each run of a period
+-- is kept; the latest one is current (superseded_by IS NULL) and the earlier ones are history.
+-- `ran_at` is when the figures were read (one snapshot). The summary is the month in figures.
+CREATE TABLE IF NOT EXISTS reconciliation_run (
+    id            BIGSERIAL   PRIMARY KEY,
+    period        CHAR(6)     NOT NULL,
+    ran_at        TIMESTAMPTZ NOT NULL,
+    superseded_by BIGINT REFERENCES reconciliation_run (id) DEFERRABLE INITIALLY DEFERRED,
+    summary       JSONB       NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS reconciliation_run_current ON reconciliation_run (period)
+    WHERE superseded_by IS NULL;
+
+-- One row per employer and run: expected (a préétabli or a declarant account), declared or
+-- paying. Money in centimes; difference = paid - due.
+CREATE TABLE IF NOT EXISTS reconciliation (
+    run_id               BIGINT  NOT NULL REFERENCES reconciliation_run (id),
+    affiliate            INTEGER NOT NULL,
+    period               CHAR(6) NOT NULL,
+    status               TEXT    NOT NULL
+        CHECK (status IN ('balanced', 'underpaid', 'overpaid', 'not declared')),
+    expected             BOOLEAN NOT NULL,
+    declaration_id       BIGINT,              -- the current declaration; NULL: not declared
+    declaration_version  INTEGER,
+    versions             INTEGER NOT NULL,    -- declarations received (corrections + 1)
+    due                  BIGINT  NOT NULL,
+    paid                 BIGINT  NOT NULL,
+    difference           BIGINT  NOT NULL,
+    payments             INTEGER NOT NULL,
+    roster_employees     INTEGER,             -- NULL: no préétabli
+    declared_employees   INTEGER NOT NULL,
+    missing_employees    INTEGER NOT NULL,
+    unexpected_employees INTEGER NOT NULL,
+    declared_twice       INTEGER NOT NULL,
+    totals_differing     TEXT    NOT NULL,    -- declared totals the lines disagree with; '' none
+    PRIMARY KEY (run_id, affiliate)
+);
+
+-- Who is behind the counts: missing, unexpected, declared_twice (insured numbers only).
+CREATE TABLE IF NOT EXISTS reconciliation_employee (
+    run_id         BIGINT  NOT NULL REFERENCES reconciliation_run (id),
+    affiliate      INTEGER NOT NULL,
+    insured_number BIGINT  NOT NULL,
+    issue          TEXT    NOT NULL CHECK (issue IN ('missing', 'unexpected', 'declared_twice'))
+);
+CREATE INDEX IF NOT EXISTS reconciliation_employee_run ON reconciliation_employee (run_id, affiliate);
+
+CREATE TABLE IF NOT EXISTS reconciliation_branch (
+    run_id   BIGINT NOT NULL REFERENCES reconciliation_run (id),
+    branch   TEXT   NOT NULL,                 -- a branch, or 'unallocated': paid beyond the due
+    due      BIGINT NOT NULL,
+    received BIGINT NOT NULL,
+    PRIMARY KEY (run_id, branch)
+);
+
+-- The current result: one row per employer and period. Created once: CREATE OR REPLACE at
+-- every start would lock the view against finance's readers each time a worker connects.
+DO $$ BEGIN
+    IF to_regclass('reconciliation_current') IS NULL THEN
+        CREATE VIEW reconciliation_current AS
+            SELECT r.* FROM reconciliation r JOIN reconciliation_run u ON u.id = r.run_id
+            WHERE u.superseded_by IS NULL;
+    END IF;
+END $$;
+
 -- Late penalties (cnss_edi.penalty_run): the history of what each employer owed for a period,
 -- one row per day the amount changed. A daily run computes every employer and period whose
 -- deadline has passed, as of its day (declarations received and payments made by then), and

@@ -222,6 +222,27 @@ MUTANTS = (
         ("tests/test_month_end.py",),
     ),
     Mutant(
+        "the reconciliation adds a correction's lines to the earlier version's",
+        "cnss_edi/reconcile.py",
+        '_CURRENT = "d.period = {period} AND d.superseded_by IS NULL"',
+        '_CURRENT = "d.period = {period}"',
+        ("tests/test_reconcile.py",),
+    ),
+    Mutant(
+        "a reconciliation of an older snapshot, saved last, becomes current",
+        "cnss_edi/reconcile.py",
+        "if found is not None and found[1] > ran_at:",
+        "if False:",
+        ("tests/test_reconcile.py",),
+    ),
+    Mutant(
+        "a payment on account makes an employer declared",
+        "transforms/reconciliation.py",
+        "[~declared, difference == 0, difference < 0],",
+        "[~declared & (difference == 0), difference == 0, difference < 0],",
+        ("tests/test_reconciliation.py",),
+    ),
+    Mutant(
         "a reminder already sent is sent again",
         "cnss_edi/reminders.py",
         "            if cursor.fetchone() is None:",

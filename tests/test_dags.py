@@ -3,7 +3,7 @@ against a real PostgreSQL through dag.test() (in-process: no scheduler, no API s
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 import importlib.util
 import os
 import re
@@ -259,6 +259,47 @@ def _out_names(scenario: Scenario) -> dict[str, list[str]]:
 
 
 @pytest.mark.slow
+def test_edi_reconcile_stores_the_month_twice_keeping_history_and_logs_no_person(
+    airflow, store, places, pg_conn_dsn, tmp_path, monkeypatch, caplog, capsys
+):
+    """No SFTP: the month is judged from local boxes, payments imported, then the DAG runs
+    twice for it (a re-run after late payments); a month whose deadline is ahead is skipped."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.month import PERIOD, build
+
+    month = build(store, places)
+    reports = tmp_path / "reports"
+    monkeypatch.setenv("CNSS_EDI_DATABASE_URL", pg_conn_dsn)
+    monkeypatch.setenv("CNSS_EDI_REPORTS", str(reports))
+    secrets = set().union(*(personal(path) for path in places.archive.rglob("*_DS_*.txt")))
+    assert secrets
+    dag = DagBag(dag_folder=str(DAGS / "edi_reconcile.py")).dags["edi_reconcile"]
+
+    runs = [dag.test(run_conf={"period": PERIOD}) for _ in range(2)]
+
+    assert [run.state for run in runs] == ["success"] * 2
+    assert query(
+        store,
+        "SELECT count(*), count(*) FILTER (WHERE superseded_by IS NULL) FROM reconciliation_run",
+    ) == [(2, 1)]
+    current = dict(query(store, "SELECT affiliate, status FROM reconciliation_current"))
+    assert current[month.underpaid] == "underpaid"
+    assert current[month.corrected] == "balanced"
+    assert (reports / PERIOD / f"reconciliation_{PERIOD}.parquet").exists()
+    logs = caplog.text + "".join(capsys.readouterr())
+    assert f"reconciliation {PERIOD}: run 2," in logs
+    assert [secret for secret in secrets if secret in logs] == []
+
+    today = dt.date.today()
+    ahead = f"{today.year + today.month // 12}{today.month % 12 + 1:02d}"
+    skipped = dag.test(run_conf={"period": ahead})
+    states = {ti.task_id: ti.state for ti in skipped.get_task_instances()}
+    assert states == {"choose_period": "skipped", "reconcile": "skipped"}
+    assert query(store, "SELECT count(*) FROM reconciliation_run") == [(2,)]
+
+
+@pytest.mark.slow
 def test_edi_reminders_reminds_over_sftp_and_smtp_once(
     airflow, store, pg_conn_dsn, tmp_path, monkeypatch, smtp
 ):
@@ -357,7 +398,7 @@ def test_edi_penalties_notifies_the_late_payer_alone_over_sftp(
             f"{affiliate},202610,{due},{day},VIR-{affiliate}\n"
             for (affiliate, due, _), day in zip(dues, paid_on, strict=True)
         )
-        today = datetime.date(2026, 12, 2)
+        today = dt.date(2026, 12, 2)
         assert import_payments(store, csv.encode(), file_name="b.csv", today=today).new_rows == 3
         dag = DagBag(dag_folder=str(DAGS / "edi_penalties.py")).dags["edi_penalties"]
 
