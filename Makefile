@@ -9,7 +9,7 @@ DEMO := demo
 .PHONY: help demo test e2e airflow lint fmt mutants bench bench-ingest bench-reconcile postgres-bin sshd-bin db-stop clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): setup.cfg constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -65,6 +65,10 @@ test: $(STAMP) postgres-bin sshd-bin  ## lint and type-check, then every test (s
 e2e: $(STAMP) postgres-bin sshd-bin  ## SFTP uploads through sshd and edi_ingest (dag.test()); last line JSON
 	$(BIN)/python -m tests.e2e
 
+# Options go through ARGS, e.g. make airflow ARGS='--every 10 --port 8081'.
+airflow: $(STAMP) postgres-bin sshd-bin  ## Airflow on localhost:8080 with its own sshd, PostgreSQL and sample uploads
+	$(BIN)/python -m tests.airflow_dev $(ARGS)
+
 lint: $(STAMP)  ## ruff check, format check and mypy
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
@@ -87,6 +91,6 @@ db-stop:  ## stop the embedded PostgreSQL that `make demo` (or `cnss-edi process
 	@test ! -x $(BIN)/python || $(BIN)/python -c "from cnss_edi.postgres import LocalPostgres, \
 	default_data_dir; LocalPostgres(default_data_dir()).stop()"
 
-clean: db-stop  ## stop the embedded databases, remove them, the venv and demo output
+clean: db-stop  ## stop the embedded databases, remove them, the venv, demo output and .airflow
 	@CNSS_EDI_HOME=$(DEMO_HOME) $(MAKE) --no-print-directory db-stop
-	rm -rf $(VENV) .cnss-edi $(DEMO) *.egg-info
+	rm -rf $(VENV) .cnss-edi .airflow $(DEMO) *.egg-info

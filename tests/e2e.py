@@ -63,18 +63,12 @@ class Scenario:
     @classmethod
     def prepare(cls, server: SftpServer, store: Store, work: Path) -> Scenario:
         """Accounts on the server and in the store, préétablis loaded, the files to upload."""
-        paths = write_samples(
-            work / "cnss", affiliate=FIRST_AFFILIATE, period=PERIOD, employees=40, employers=4
-        )
-        for path in paths:
-            if path.name.startswith("AFFEBDS_"):
-                load_preetabli(path, path.read_bytes(), store=store)
-        one, two, three, four = (p for p in paths if p.name.startswith("DS_"))
-        a = _enrol(server, store, "emp_a", "employer", one)
-        b = _enrol(server, store, "emp_b", "employer", two)
-        accountant = _enrol(server, store, "cabinet", "accountant", three, four)
-        valid = _with_canary_salary(one.read_bytes())
-        broken = _broken(two.read_bytes())
+        one, two, three, four = samples(work, store, employers=4)
+        a = enrol(server, store, "emp_a", "employer", one)
+        b = enrol(server, store, "emp_b", "employer", two)
+        accountant = enrol(server, store, "cabinet", "accountant", three, four)
+        valid = with_salary(one.read_bytes(), CANARY_SALARY)
+        broken = with_errors(two.read_bytes())
         rounds = [
             [
                 (a, one.name, valid),
@@ -99,11 +93,8 @@ class Scenario:
         return cls(server, a, b, accountant, rounds, expected, canaries)
 
     def upload(self, round_number: int) -> None:
-        """As a declarant's client does: NAME.part, then renamed to NAME."""
         for declarant, name, raw in self.rounds[round_number]:
-            with self.server.sftp(declarant.login, declarant.keys[0]) as client:
-                client.putfo(io.BytesIO(raw), f"/in/{name}.part")
-                client.posix_rename(f"/in/{name}.part", f"/in/{name}")
+            upload(self.server, declarant, name, raw)
 
     def acknowledgements(self) -> dict[str, list[bytes]]:
         """Each login's out/, as the declarant reads it over SFTP."""
@@ -175,21 +166,42 @@ def ingest_environment(server: SftpServer, dsn: str, work: Path) -> dict[str, st
     }
 
 
-def _enrol(server: SftpServer, store: Store, name: str, kind: str, *files: Path) -> Declarant:
+def samples(work: Path, store: Store, *, employers: int) -> list[Path]:
+    """One valid declaration per employer (affiliates from FIRST_AFFILIATE on, PERIOD), written
+    in work/cnss/; their préétablis loaded, as CNSS's operators do."""
+    paths = write_samples(
+        work / "cnss", affiliate=FIRST_AFFILIATE, period=PERIOD, employees=40, employers=employers
+    )
+    for path in paths:
+        if path.name.startswith("AFFEBDS_"):
+            load_preetabli(path, path.read_bytes(), store=store)
+    return [path for path in paths if path.name.startswith("DS_")]
+
+
+def enrol(server: SftpServer, store: Store, name: str, kind: str, *files: Path) -> Declarant:
+    """A declarant for the affiliates of these declarations: its login on sshd, its account."""
     affiliates = tuple(int(path.name.split("_")[1]) for path in files)
     declarant = server.add(name, kind=kind, affiliates=affiliates)  # type: ignore[arg-type]
     accounts.save(store, declarant.account)
     return declarant
 
 
-def _with_canary_salary(raw: bytes) -> bytes:
-    """A valid declaration whose first employee earns CANARY_SALARY (capped at the ceiling)."""
-    line = edi.line_of(raw, "B02")
-    fields = {"N_Salaire_Reel": CANARY_SALARY, "N_Salaire_Plaf": edi.CEILING}
+def upload(server: SftpServer, declarant: Declarant, name: str, raw: bytes) -> None:
+    """As a declarant's client does: NAME.part, then renamed to NAME (never half a file)."""
+    with server.sftp(declarant.login, declarant.keys[0]) as client:
+        client.putfo(io.BytesIO(raw), f"/in/{name}.part")
+        client.posix_rename(f"/in/{name}.part", f"/in/{name}")
+
+
+def with_salary(raw: bytes, salary: int, nth: int = 0) -> bytes:
+    """A valid declaration whose nth employee earns `salary` centimes (capped at the ceiling),
+    totals and control sums recomputed: a new version an employer might send."""
+    line = edi.line_of(raw, "B02", nth)
+    fields = {"N_Salaire_Reel": salary, "N_Salaire_Plaf": min(salary, edi.CEILING)}
     return edi.recompute_totals(edi.set_fields(raw, line, "B02", fields))
 
 
-def _broken(raw: bytes) -> bytes:
+def with_errors(raw: bytes) -> bytes:
     """A declaration with errors, carrying a planted name and CIN."""
     raw = edi.set_field(raw, edi.line_of(raw, "B02"), "B02", "L_Nom_Prenom", CANARY_NAME)
     raw = edi.set_field(raw, edi.line_of(raw, "B02", 1), "B02", "N_Jours_Declares", 31)

@@ -119,6 +119,9 @@ class SftpServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
+                # Out of the terminal's process group: a Ctrl-C there is for the program that
+                # owns sshd (make airflow), which stops it after whatever still uses it.
+                start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT
         while not self.settings.pid_file.exists():  # written once sshd listens
