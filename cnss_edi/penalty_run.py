@@ -30,9 +30,8 @@ from typing import Any
 import pandas as pd
 import psycopg2.extras
 
-from cnss_edi import accounts
+from cnss_edi import notices
 from cnss_edi.acknowledgement import MOROCCO
-from cnss_edi.files import write_atomically
 from cnss_edi.penalty_notice import Month, Notice, render
 from cnss_edi.process import Locations
 from cnss_edi.store import Cursor, Store
@@ -226,10 +225,7 @@ def publish_pending(store: Store, day: dt.date, locations: Locations) -> int:
     """Publish every notice up to `day` not yet published, in the out/ folder of each login
     declaring for its employer (none: nobody to tell, marked done all the same); how many
     copies were written."""
-    logins: dict[int, list[str]] = {}
-    for account in accounts.every(store):
-        for affiliate in account.affiliates:
-            logins.setdefault(affiliate, []).append(account.login)
+    logins = notices.holders(store)
     with store.transaction() as cursor:
         cursor.execute(
             "SELECT affiliate, period, computed_on, notice_name, notice_xml FROM penalty"
@@ -240,8 +236,8 @@ def publish_pending(store: Store, day: dt.date, locations: Locations) -> int:
         pending: list[tuple[int, str, dt.date, str, str]] = cursor.fetchall()
     written = 0
     for affiliate, period, computed_on, name, xml in pending:
-        for login in logins.get(affiliate, []):
-            written += _publish(locations, login, name, xml.encode("utf-8"))
+        for account in logins.get(affiliate, []):
+            written += notices.publish(locations, account.login, name, xml.encode("utf-8"))
         with store.transaction() as cursor:
             cursor.execute(
                 "UPDATE penalty SET notified_at = now() WHERE affiliate = %s AND period = %s"
@@ -249,14 +245,3 @@ def publish_pending(store: Store, day: dt.date, locations: Locations) -> int:
                 (affiliate, period, computed_on),
             )
     return written
-
-
-def _publish(locations: Locations, login: str, name: str, raw: bytes) -> int:
-    """One copy in a login's out/ (SFTP or local); 0 when the same bytes are already there."""
-    if locations.server is not None:
-        return locations.server.publish(f"{login}/out", name, raw)
-    target = locations.outbox / login / "out" / name
-    if target.exists() and target.read_bytes() == raw:
-        return 0
-    write_atomically(target, raw)
-    return 1
