@@ -266,8 +266,8 @@ MUTANTS = (
     Mutant(
         "penalties: a notice goes to every login",
         "cnss_edi/penalty_run.py",
-        "for login in logins.get(affiliate, []):",
-        "for login in sorted({x for found in logins.values() for x in found}):",
+        "for account in logins.get(affiliate, []):",
+        "for account in {x.login: x for found in logins.values() for x in found}.values():",
         ("tests/test_penalty_run.py",),
     ),
     Mutant(

@@ -292,7 +292,7 @@ def test_a_notice_that_could_not_be_published_goes_out_with_the_retry(
     def server_gone(*args: object) -> int:
         raise ConnectionError("the SFTP server went away")
 
-    monkeypatch.setattr("cnss_edi.penalty_run._publish", server_gone)
+    monkeypatch.setattr("cnss_edi.notices.publish", server_gone)
     with pytest.raises(ConnectionError):
         run(store, D(2025, 8, 11), places)
     assert [r[-1] for r in rows(store)] == [False]  # stored, not yet notified
