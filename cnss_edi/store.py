@@ -261,7 +261,7 @@ class Store:
             read_options=pacsv.ReadOptions(column_names=columns),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.int64())),
         )
-        employees = table.to_pandas()
+        employees = {name: table[name].to_numpy() for name in columns}
         return Roster(affiliate, period, found[1], employees)
 
     # -- writing (inside a transaction) ----------------------------------------------------
