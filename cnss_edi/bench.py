@@ -6,7 +6,9 @@ in its own process so that peak RSS (ru_maxrss) belongs to that phase alone:
   scaling   the same on files of 100, 1,000, 10,000 and 25,000 employees: lines/s, ms per file
   baseline  the same checks and contributions done naively with pandas.read_fwf (on a subset)
   load      COPY of the priced lines into PostgreSQL, in the store's real transaction, with
-            one connection, then with two at once (as `process` runs by default)
+            one connection, then with two at once (as `process` runs by default); and the
+            reference, a bare COPY of the same rows encoded beforehand on two connections
+            (binary as the store sends them, and CSV), rounds interleaved, medians
   process   `cnss-edi process` end to end on the 40 declarations (préétablis loaded beforehand)
 """
 
@@ -21,11 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 EMPLOYERS, EMPLOYEES, FIRST_AFFILIATE, PERIOD = 40, 25_000, 1234567, "202610"
 BASELINE_FILES = 4  # read_fwf is slow: its rate is measured on a subset
 PASSES = 3
+LOAD_ROUNDS = 3
 # Employees per file, and how many files of that size (about 0.1 s of work each).
 SCALING = ((100, 200), (1_000, 100), (10_000, 20), (25_000, 8))
 TARGETS = {
@@ -33,6 +37,7 @@ TARGETS = {
     "lines_per_s": 1_000_000,
     "ratio": 20,
     "load_rows_per_s": 500_000,
+    "bare_ratio": 0.8,
     "process_s": 10,
 }
 
@@ -161,13 +166,9 @@ def phase_baseline(folder: Path) -> dict:
     return {"lines": lines, "seconds": round(seconds, 3), "lines_per_s": round(lines / seconds)}
 
 
-def phase_load(folder: Path, dsn: str, workers: int) -> dict:
-    """The store's real load transaction for every priced declaration, timed alone (wall
-    clock), with `workers` connections at once as `cnss-edi process` runs them."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def _priced(folder: Path) -> list[tuple]:
+    """(path, validation, lines table, summary) of every declaration of `folder`."""
     from cnss_edi.pricing import price
-    from cnss_edi.store import Store
     from transforms.parse import parse
     from validators.declaration import validate
 
@@ -177,13 +178,33 @@ def phase_load(folder: Path, dsn: str, workers: int) -> dict:
         validation = validate(parsed)
         assert validation.period is not None
         priced.append((path, validation, *price(parsed, validation.period)))
+    return priced
+
+
+def _on_connections(workers: int, items: int, load: Callable[[int, int], int]) -> float:
+    """Seconds to run load(item, worker) for every item, worker w taking items w, w +
+    workers, …, each worker on its own thread (and connection)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def share(worker: int) -> int:
+        return sum(load(item, worker) for item in range(worker, items, workers))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(share, range(workers)))
+    return time.perf_counter() - started
+
+
+def _store_load(priced: list[tuple], dsn: str, workers: int) -> float:
+    """Seconds for the store's real load transaction of every priced declaration, with
+    `workers` connections at once as `cnss-edi process` runs them."""
+    from cnss_edi.store import Store
+
     stores = [Store.open(dsn) for _ in range(workers)]
 
-    def load_share(worker: int) -> int:
-        return sum(load(number, stores[worker]) for number in range(worker, len(priced), workers))
-
-    def load(number: int, store: Store) -> int:
+    def load(number: int, worker: int) -> int:
         path, validation, table, summary = priced[number]
+        store = stores[worker]
         with store.transaction() as cursor:
             file_id = store.insert_file(
                 cursor,
@@ -207,17 +228,89 @@ def phase_load(folder: Path, dsn: str, workers: int) -> dict:
             )
         return table.num_rows
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        rows = sum(pool.map(load_share, range(workers)))
-    seconds = time.perf_counter() - started
+    seconds = _on_connections(workers, len(priced), load)
     for store in stores:
         store.close()
+    return seconds
+
+
+def _encoded(priced: list[tuple], data_format: str) -> list[tuple[str, bytes]]:
+    """(COPY statement, data) per declaration: the rows the store loads, encoded beforehand
+    in binary (as the store sends them) or CSV."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from cnss_edi import pgcopy
+    from cnss_edi.store import NARROW_INTEGERS
+
+    encoded = []
+    for number, (_, _, table, _) in enumerate(priced):
+        rows = table.append_column("declaration_id", pa.array(np.full(table.num_rows, number)))
+        if data_format == "binary":
+            stream = pgcopy.Rows(rows, NARROW_INTEGERS)
+            columns, data = stream.order, b"".join(iter(stream.read, b""))
+        else:
+            buffer = io.BytesIO()
+            pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
+            columns, data = rows.column_names, buffer.getvalue()
+        names = ", ".join(columns)
+        encoded.append((f"COPY declaration_line ({names}) FROM STDIN (FORMAT {data_format})", data))
+    return encoded
+
+
+def _bare_copy(encoded: list[tuple[str, bytes]], dsn: str, workers: int) -> float:
+    """Seconds to COPY the encoded rows into the same table, one transaction per declaration
+    and nothing else: the reference for the store's load."""
+    import io
+
+    import psycopg2
+
+    from cnss_edi.store import Store
+
+    Store.open(dsn).close()  # the tables
+    connections = [psycopg2.connect(dsn) for _ in range(workers)]
+
+    def load(number: int, worker: int) -> int:
+        statement, data = encoded[number]
+        with connections[worker] as connection, connection.cursor() as cursor:
+            cursor.copy_expert(statement, io.BytesIO(data), size=1 << 20)
+        return 1
+
+    seconds = _on_connections(workers, len(encoded), load)
+    for connection in connections:
+        connection.close()
+    return seconds
+
+
+def phase_load(folder: Path, server_url: str) -> dict:
+    """The store's load on one and two connections, and the bare COPY of the same rows on two
+    (binary, as the store sends them, and CSV), interleaved over LOAD_ROUNDS rounds, each
+    into a fresh database of the same cluster (this machine's speed drifts: the medians)."""
+    from psycopg2.extensions import make_dsn
+
+    priced = _priced(folder)
+    encoded = {data_format: _encoded(priced, data_format) for data_format in ("binary", "csv")}
+    rows = sum(table.num_rows for _, _, table, _ in priced)
+    runs: dict[str, Callable[[str], float]] = {
+        "store_1": lambda dsn: _store_load(priced, dsn, 1),
+        "store_2": lambda dsn: _store_load(priced, dsn, 2),
+        "bare_binary_2": lambda dsn: _bare_copy(encoded["binary"], dsn, 2),
+        "bare_csv_2": lambda dsn: _bare_copy(encoded["csv"], dsn, 2),
+    }
+    rates: dict[str, list[int]] = {name: [] for name in runs}
+    for _ in range(LOAD_ROUNDS):
+        for name, run in runs.items():
+            _cli_sql(server_url, "DROP DATABASE IF EXISTS bench_load")
+            _cli_sql(server_url, "CREATE DATABASE bench_load")
+            _cli_sql(server_url, "CHECKPOINT")  # no checkpoint of the previous run inside this one
+            rates[name].append(round(rows / run(make_dsn(server_url, dbname="bench_load"))))
     return {
         "rows": rows,
-        "workers": workers,
-        "seconds": round(seconds, 3),
-        "rows_per_s": round(rows / seconds),
+        **{name: sorted(passes)[len(passes) // 2] for name, passes in rates.items()},
+        "passes_rows_per_s": rates,
     }
 
 
@@ -276,11 +369,7 @@ def run_all(work: Path) -> dict:
     baseline = _run_phase("baseline", str(batch))
     work.chmod(0o755)  # as root, the postgres account must reach the cluster's folder
     with LocalPostgres(work / "pg") as server:
-        loads = []
-        for workers in (1, 2):
-            _cli_sql(server.url(), f"CREATE DATABASE bench_load_{workers}")
-            dsn = make_dsn(server.url(), dbname=f"bench_load_{workers}")
-            loads.append(_run_phase("load", str(batch), dsn, str(workers)))
+        load = _run_phase("load", str(batch), server.url())
         _cli_sql(server.url(), "CREATE DATABASE bench_process")
         dsn = make_dsn(server.url(), dbname="bench_process")
         declarations = work / "inbox"
@@ -319,9 +408,11 @@ def run_all(work: Path) -> dict:
         "speedup_vs_baseline": round(pipeline["lines_per_s"] / baseline["lines_per_s"], 1),
         "peak_rss_mb": pipeline["peak_rss_mb"],
         "peak_rss_limit_mb": round(rss_limit, 1),
-        "load_rows_per_s": loads[1]["rows_per_s"],
-        "load_one_connection_rows_per_s": loads[0]["rows_per_s"],
-        "load": loads,
+        "load_rows_per_s": load["store_2"],
+        "load_one_connection_rows_per_s": load["store_1"],
+        "bare_copy_rows_per_s": load["bare_binary_2"],
+        "load_to_bare_copy": round(load["store_2"] / load["bare_binary_2"], 2),
+        "load": load,
         "process_end_to_end_s": round(process_s, 2),
         "process_peak_rss_mb": round(process_rss, 1),
         "process_acknowledgements": acknowledgements,
@@ -331,7 +422,8 @@ def run_all(work: Path) -> dict:
             "small_file_ms": scaling[0]["ms_per_file"] <= TARGETS["small_file_ms"],
             "speedup": pipeline["lines_per_s"] >= TARGETS["ratio"] * baseline["lines_per_s"],
             "peak_rss": pipeline["peak_rss_mb"] <= rss_limit,
-            "load_rows_per_s": loads[1]["rows_per_s"] >= TARGETS["load_rows_per_s"],
+            "load_rows_per_s": load["store_2"] >= TARGETS["load_rows_per_s"],
+            "load_to_bare_copy": load["store_2"] >= TARGETS["bare_ratio"] * load["bare_binary_2"],
             "process_s": process_s < TARGETS["process_s"],
         },
     }
@@ -367,7 +459,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--phase", choices=["pipeline", "scaling", "baseline", "load"], help=argparse.SUPPRESS
+        "--phase",
+        choices=["pipeline", "scaling", "baseline", "load"],
+        help=argparse.SUPPRESS,
     )
     parser.add_argument("arguments", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help="keep the generated batch")
@@ -379,8 +473,8 @@ def main() -> None:
     elif args.phase == "baseline":
         print(json.dumps(phase_baseline(Path(args.arguments[0]))))
     elif args.phase == "load":
-        folder, dsn, workers = args.arguments
-        print(json.dumps(phase_load(Path(folder), dsn, int(workers))))
+        folder, server_url = args.arguments
+        print(json.dumps(phase_load(Path(folder), server_url)))
     else:
         work = Path(tempfile.mkdtemp(prefix="cnss-edi-bench-"))
         try:

@@ -1,8 +1,10 @@
 """PostgreSQL store: everything about one received file is written in one transaction.
 
-Bulk rows go in with COPY from an Arrow-written CSV buffer (the C++ writer is several times
-faster than pandas.to_csv). The caller drives the transaction with `with store.transaction():`
-so that a crash at any moment leaves either all of a file or nothing of it.
+Bulk rows go in with binary COPY, encoded a slice at a time while COPY reads them
+(cnss_edi.pgcopy), and préétabli lines come back the same way. The caller drives the
+transaction with `with store.transaction():` so that a crash at any moment leaves either all
+of a file or nothing of it: a declaration's lines are never split over two connections (two
+transactions cannot commit as one without two-phase commit and its recovery duties).
 """
 
 from __future__ import annotations
@@ -14,18 +16,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+import numpy as np
 import psycopg2
 import psycopg2.extras
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from psycopg2 import sql
 
+from cnss_edi import pgcopy
 from schemas import ddl
 from transforms.contributions import ContributionSummary
 from validators.anomaly import Anomaly
-from validators.preetabli import AF_FIELDS, Roster
+from validators.preetabli import ROSTER_COLUMNS, Roster
 
+# Integer columns of the COPY-loaded tables narrower than BIGINT (schemas/ddl.sql): binary COPY
+# sends each integer at its column's exact width.
+NARROW_INTEGERS = {"line_no": 4, "children": 2, "days": 2}
+# Préétabli lines kept in memory per connection, most recent first (40 bytes a line).
+ROSTER_LINES_KEPT = 100_000
 SCHEMA_LOCK = 7_340_001  # advisory lock id: one schema migration at a time
 
 
@@ -102,6 +110,7 @@ class Store:
     def __init__(self, connection: psycopg2.extensions.connection, dsn: str = "") -> None:
         self.connection = connection
         self.dsn = dsn
+        self._rosters: dict[int, dict[str, np.ndarray]] = {}  # by préétabli id, oldest first
 
     @classmethod
     def open(cls, dsn: str) -> Store:
@@ -233,7 +242,8 @@ class Store:
             return [FileRow(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
     def roster(self, affiliate: int, period: str) -> Roster | None:
-        """The latest accepted préétabli of an affiliate for a period, if any."""
+        """The latest accepted préétabli of an affiliate for a period, if any; its lines are
+        read back once per connection (préétablis are never changed once stored)."""
         with self.transaction() as cursor:
             cursor.execute(
                 "SELECT p.id, p.transfer_id FROM preetabli p"
@@ -245,24 +255,42 @@ class Store:
             found = cursor.fetchone()
             if found is None:
                 return None
-            buffer = io.BytesIO()
-            cursor.copy_expert(  # COPY out and Arrow's CSV reader: no Python object per row
-                sql.SQL(
-                    "COPY (SELECT insured_number, children, af_to_pay, af_to_deduct, af_net"
-                    " FROM preetabli_line WHERE preetabli_id = {} ORDER BY line_no)"
-                    " TO STDOUT WITH (FORMAT csv)"
-                ).format(sql.Literal(int(found[0]))),
-                buffer,
-            )
-        buffer.seek(0)
-        columns = ["N_Num_Assure", "N_Enfants", *AF_FIELDS]
-        table = pacsv.read_csv(
+            preetabli_id, transfer_id = found
+            employees = self._rosters.get(preetabli_id)
+            if employees is None:
+                employees = self._roster_lines(cursor, preetabli_id)
+        self._remember(preetabli_id, employees)
+        return Roster(affiliate, period, transfer_id, employees)
+
+    def _roster_lines(self, cursor: Cursor, preetabli_id: int) -> dict[str, np.ndarray]:
+        buffer = io.BytesIO()
+        cursor.copy_expert(  # binary COPY out, read as one numpy array: no Python object per row
+            sql.SQL(
+                "COPY (SELECT insured_number, children, af_to_pay, af_to_deduct, af_net"
+                " FROM preetabli_line WHERE preetabli_id = {} ORDER BY line_no)"
+                " TO STDOUT WITH (FORMAT binary)"
+            ).format(sql.Literal(int(preetabli_id))),
             buffer,
-            read_options=pacsv.ReadOptions(column_names=columns),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.int64())),
         )
-        employees = {name: table[name].to_numpy() for name in columns}
-        return Roster(affiliate, period, found[1], employees)
+        widths = {
+            "insured_number": 8,
+            "children": 2,
+            "af_to_pay": 8,
+            "af_to_deduct": 8,
+            "af_net": 8,
+        }
+        columns = pgcopy.decode_integers(buffer.getvalue(), widths)
+        return dict(zip(ROSTER_COLUMNS, columns.values(), strict=True))
+
+    def _remember(self, preetabli_id: int, employees: dict[str, np.ndarray]) -> None:
+        """Keep a préétabli's lines for the next declaration of the same employer and period
+        (a correction, or a préétabli loaded in this run), the latest ROSTER_LINES_KEPT lines."""
+        self._rosters.pop(preetabli_id, None)
+        self._rosters[preetabli_id] = employees
+        kept = sum(len(lines["N_Num_Assure"]) for lines in self._rosters.values())
+        while kept > ROSTER_LINES_KEPT:
+            oldest = self._rosters.pop(next(iter(self._rosters)))
+            kept -= len(oldest["N_Num_Assure"])
 
     # -- writing (inside a transaction) ----------------------------------------------------
 
@@ -378,7 +406,7 @@ class Store:
             cursor,
             "declaration_line",
             lines.append_column(
-                "declaration_id", pa.array([declaration_id] * lines.num_rows, pa.int64())
+                "declaration_id", pa.array(np.full(lines.num_rows, declaration_id, np.int64))
             ),
         )
         psycopg2.extras.execute_values(
@@ -400,11 +428,12 @@ class Store:
             (file_id, roster.affiliate, roster.period, roster.transfer_id, lines.num_rows),
         )
         preetabli_id = _one(cursor)[0]
+        self._remember(preetabli_id, roster.employees)  # read only if committed: ids are unique
         self.copy(
             cursor,
             "preetabli_line",
             lines.append_column(
-                "preetabli_id", pa.array([preetabli_id] * lines.num_rows, pa.int64())
+                "preetabli_id", pa.array(np.full(lines.num_rows, preetabli_id, np.int64))
             ),
         )
         return preetabli_id
@@ -418,11 +447,10 @@ class Store:
 
     @staticmethod
     def copy(cursor: Cursor, table: str, rows: pa.Table) -> None:
-        """COPY an Arrow table into `table`, columns matched by name."""
-        buffer = io.BytesIO()
-        pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
-        buffer.seek(0)
-        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, rows.column_names))
+        """COPY an Arrow table into `table`, columns matched by name, in binary format,
+        encoded a slice at a time as COPY reads it (cnss_edi.pgcopy)."""
+        stream = pgcopy.Rows(rows, NARROW_INTEGERS)
+        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, stream.order))
         )
-        cursor.copy_expert(statement, buffer, size=1 << 20)
+        cursor.copy_expert(statement, stream)
