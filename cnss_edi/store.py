@@ -263,24 +263,25 @@ class Store:
         return Roster(affiliate, period, transfer_id, employees)
 
     def _roster_lines(self, cursor: Cursor, preetabli_id: int) -> dict[str, np.ndarray]:
+        """A préétabli's lines in file order, by binary COPY out read as one numpy array (no
+        Python object per row). Sorted here, not by the server: its sort took half the time,
+        and the lines of one préétabli usually come in order already."""
         buffer = io.BytesIO()
-        cursor.copy_expert(  # binary COPY out, read as one numpy array: no Python object per row
+        cursor.copy_expert(
             sql.SQL(
-                "COPY (SELECT insured_number, children, af_to_pay, af_to_deduct, af_net"
-                " FROM preetabli_line WHERE preetabli_id = {} ORDER BY line_no)"
-                " TO STDOUT WITH (FORMAT binary)"
+                "COPY (SELECT line_no, insured_number, children, af_to_pay, af_to_deduct, af_net"
+                " FROM preetabli_line WHERE preetabli_id = {}) TO STDOUT WITH (FORMAT binary)"
             ).format(sql.Literal(int(preetabli_id))),
             buffer,
         )
-        widths = {
-            "insured_number": 8,
-            "children": 2,
-            "af_to_pay": 8,
-            "af_to_deduct": 8,
-            "af_net": 8,
-        }
-        columns = pgcopy.decode_integers(buffer.getvalue(), widths)
-        return dict(zip(ROSTER_COLUMNS, columns.values(), strict=True))
+        widths = {"line_no": 4, "insured_number": 8, "children": 2}
+        widths |= {"af_to_pay": 8, "af_to_deduct": 8, "af_net": 8}
+        columns = list(pgcopy.decode_integers(buffer.getvalue(), widths).values())
+        line_no = columns.pop(0)
+        if (line_no[1:] < line_no[:-1]).any():
+            order = np.argsort(line_no, kind="stable")
+            columns = [column[order] for column in columns]
+        return dict(zip(ROSTER_COLUMNS, columns, strict=True))
 
     def _remember(self, preetabli_id: int, employees: dict[str, np.ndarray]) -> None:
         """Keep a préétabli's lines for the next declaration of the same employer and period

@@ -81,6 +81,13 @@ def test_a_preetabli_reads_back_as_parsed_and_once_per_connection(store, pg_conn
     (preetabli, _) = write_samples(tmp_path, affiliate=1234567, period="202610", employees=40)
     raw = preetabli.read_bytes()
     load_preetabli(preetabli, raw, store=store)
+    # The first employee written again, at the end of the table: read back in table order,
+    # it would come last.
+    query(
+        store,
+        "WITH gone AS (DELETE FROM preetabli_line WHERE line_no = 3 RETURNING *)"
+        " INSERT INTO preetabli_line SELECT * FROM gone RETURNING 1",
+    )
     expected = Roster.from_parsed(parse(raw))
     fresh = Store.open(pg_conn_dsn)  # nothing in memory: read back with binary COPY
     try:
