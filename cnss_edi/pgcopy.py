@@ -128,20 +128,26 @@ def _group(
         layout.append((f"{name}.length", ">i4"))
         if name not in null:
             layout.append((name, f">i{width}"))
-    fixed = np.empty(table.num_rows, dtype=layout)
-    fixed["count"] = table.num_columns
+    template = np.zeros((), dtype=layout)  # the field count and lengths, the same on every row
+    template["count"] = table.num_columns
     for name, width in widths.items():
-        fixed[f"{name}.length"] = NULL if name in null else width
+        template[f"{name}.length"] = NULL if name in null else width
+    fixed = np.empty(table.num_rows, dtype=layout)
+    fixed[...] = template
+    for name, width in widths.items():
         if name not in null:
             fixed[name] = _fitting(table[name].to_numpy(), width, name)
     parts: list[pa.Array] = [_binary(fixed.view(np.uint8).reshape(table.num_rows, -1))]
     for name in texts:
-        data = pc.cast(table[name], pa.binary(), memory_pool=POOL).combine_chunks(POOL)
-        length = pc.binary_length(data, memory_pool=POOL)
-        length = pc.coalesce(length, pa.scalar(NULL, length.type), memory_pool=POOL).to_numpy()
-        data = pc.coalesce(data, pa.scalar(b"", pa.binary()), memory_pool=POOL)
-        parts += [_binary(length.astype(">i4").view(np.uint8).reshape(-1, 4)), data]
-    joined = pc.binary_join_element_wise(*parts, b"", memory_pool=POOL)
+        text = table[name].combine_chunks(POOL)
+        offsets = np.frombuffer(text.buffers()[1], np.int32, len(text) + 1, text.offset * 4)
+        length = np.diff(offsets).astype(">i4")
+        if text.null_count:
+            length[text.is_null().to_numpy(zero_copy_only=False)] = NULL
+        data = pa.Array.from_buffers(pa.binary(), len(text), text.buffers(), offset=text.offset)
+        parts += [_binary(length.view(np.uint8).reshape(-1, 4)), data]
+    # A NULL text adds no byte (its length says -1): "skip" joins it as nothing.
+    joined = pc.binary_join_element_wise(*parts, b"", null_handling="skip", memory_pool=POOL)
     offsets = np.frombuffer(joined.buffers()[1], np.int32, len(joined) + 1, joined.offset * 4)
     return memoryview(joined.buffers()[2])[offsets[0] : offsets[-1]]
 

@@ -1,10 +1,11 @@
 """PostgreSQL store: everything about one received file is written in one transaction.
 
-Bulk rows go in with binary COPY, encoded a slice at a time while COPY reads them
-(cnss_edi.pgcopy), and préétabli lines come back the same way. The caller drives the
-transaction with `with store.transaction():` so that a crash at any moment leaves either all
-of a file or nothing of it: a declaration's lines are never split over two connections (two
-transactions cannot commit as one without two-phase commit and its recovery duties).
+Bulk rows go in with COPY (binary, encoded a slice at a time while COPY reads them, see
+cnss_edi.pgcopy; CSV for small tables), and préétabli lines come back as binary COPY. The
+caller drives the transaction with `with store.transaction():` so that a crash at any moment
+leaves either all of a file or nothing of it: a declaration's lines are never split over two
+connections (two transactions cannot commit as one without two-phase commit and its recovery
+duties).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import psycopg2
 import psycopg2.extras
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from psycopg2 import sql
 
 from cnss_edi import pgcopy
@@ -34,6 +36,9 @@ from validators.preetabli import ROSTER_COLUMNS, Roster
 NARROW_INTEGERS = {"line_no": 4, "children": 2, "days": 2}
 # Préétabli lines kept in memory per connection, most recent first (40 bytes a line).
 ROSTER_LINES_KEPT = 100_000
+# From this many rows binary COPY loads faster (the server parses no integer as text); below,
+# CSV does (its encoder's fixed cost is lower, and commits dominate). Measured: README.
+BINARY_COPY_ROWS = 5_000
 SCHEMA_LOCK = 7_340_001  # advisory lock id: one schema migration at a time
 
 
@@ -448,10 +453,19 @@ class Store:
 
     @staticmethod
     def copy(cursor: Cursor, table: str, rows: pa.Table) -> None:
-        """COPY an Arrow table into `table`, columns matched by name, in binary format,
-        encoded a slice at a time as COPY reads it (cnss_edi.pgcopy)."""
-        stream = pgcopy.Rows(rows, NARROW_INTEGERS)
-        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
-            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, stream.order))
+        """COPY an Arrow table into `table`, columns matched by name: in binary format from
+        BINARY_COPY_ROWS rows, encoded a slice at a time as COPY reads it (cnss_edi.pgcopy);
+        below, as CSV from Arrow's writer."""
+        stream: pgcopy.Rows | io.BytesIO
+        if rows.num_rows >= BINARY_COPY_ROWS:
+            stream = pgcopy.Rows(rows, NARROW_INTEGERS)
+            columns, data_format = stream.order, sql.SQL("binary")
+        else:
+            stream = io.BytesIO()
+            pacsv.write_csv(rows, stream, pacsv.WriteOptions(include_header=False))
+            stream.seek(0)
+            columns, data_format = rows.column_names, sql.SQL("csv")
+        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT {})").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)), data_format
         )
-        cursor.copy_expert(statement, stream)
+        cursor.copy_expert(statement, stream, size=1 << 20)

@@ -10,8 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnss_edi import pgcopy
+from cnss_edi.pricing import price
+from cnss_edi.sample import write_samples
 from cnss_edi.store import NARROW_INTEGERS, Store
 from tests.db import query
+from transforms.parse import parse
 
 SQL_TYPES = {2: "smallint", 4: "integer", 8: "bigint"}
 COLUMNS = {"a": 8, "b": 2, "c": 4, "d": 8}  # integer columns and their widths
@@ -53,7 +56,11 @@ def test_rows_come_back_as_sent(store, data):
             **{name: pa.array([r[name] for r in data], pa.string()) for name in reversed(TEXTS)},
         }
     )
-    with mock.patch("cnss_edi.pgcopy.SLICE_ROWS", 5), mock.patch.dict(NARROW_INTEGERS, COLUMNS):
+    with (
+        mock.patch("cnss_edi.pgcopy.SLICE_ROWS", 5),
+        mock.patch("cnss_edi.store.BINARY_COPY_ROWS", 0),
+        mock.patch.dict(NARROW_INTEGERS, COLUMNS),
+    ):
         got = _load(store, table)
     assert got == [tuple(row.values()) for row in table.to_pylist()]
 
@@ -77,3 +84,15 @@ def test_narrow_integers_are_the_ddl_widths(store):
         " AND data_type IN ('smallint', 'integer')",
     )
     assert {name: {"smallint": 2, "integer": 4}[kind] for name, kind in widths} == NARROW_INTEGERS
+
+
+@pytest.mark.parametrize("binary_from", [0, 10**9])
+def test_a_declaration_stores_the_same_rows_in_either_format(store, tmp_path, binary_from):
+    (_, path) = write_samples(tmp_path, affiliate=1234567, period="202610", employees=30)
+    parsed = parse(path.read_bytes())
+    lines, _ = price(parsed, "202610")
+    lines = lines.append_column("declaration_id", pa.array([7] * lines.num_rows, pa.int64()))
+    with mock.patch("cnss_edi.store.BINARY_COPY_ROWS", binary_from), store.transaction() as cur:
+        Store.copy(cur, "declaration_line", lines)
+    got = query(store, f"SELECT {', '.join(lines.column_names)} FROM declaration_line")
+    assert sorted(got) == sorted(tuple(row.values()) for row in lines.to_pylist())
