@@ -413,15 +413,17 @@ def _decode_numbers(data: np.ndarray, fields: list[Field]) -> dict:
 
 def _decode_few(data: np.ndarray, fields: list[Field]) -> dict:
     """_decode_numbers for the one-line headers and totals, where numpy's fixed cost per call
-    outweighs the work: plain int() on each field's bytes."""
+    outweighs the work: plain int() on each field's bytes, two arrays for the whole block."""
     rows = [bytes(row) for row in data]
-    decoded = {}
-    for f in fields:
-        texts = [row[f.start : f.stop] for row in rows]
-        valid = np.array([t.isdigit() and int(t) <= INT64_MAX for t in texts], dtype=bool)
-        values = [int(t) if ok else 0 for t, ok in zip(texts, valid, strict=True)]
-        decoded[f.name] = (np.array(values, dtype=np.int64), valid)
-    return decoded
+    texts = [[row[f.start : f.stop] for row in rows] for f in fields]
+    valid = [[t.isdigit() and int(t) <= INT64_MAX for t in column] for column in texts]
+    values = [
+        [int(t) if ok else 0 for t, ok in zip(column, oks, strict=True)]
+        for column, oks in zip(texts, valid, strict=True)
+    ]
+    numbers = np.array(values, dtype=np.int64).reshape(len(fields), len(rows))
+    digits = np.array(valid, dtype=bool).reshape(len(fields), len(rows))
+    return {f.name: (numbers[i], digits[i]) for i, f in enumerate(fields)}
 
 
 class ParsedFile:
