@@ -33,13 +33,15 @@ BASELINE_FILES = 4  # read_fwf is slow: its rate is measured on a subset
 PASSES = 3
 # Employees per file, and how many files of that size (about 0.1 s of work each).
 SCALING = ((100, 200), (1_000, 100), (10_000, 20), (25_000, 8))
+# Issue 14's targets (the pipeline on the batch's 25,000-employee files, and on 1,000).
 TARGETS = {
     "small_file_ms": 1.5,
-    "lines_per_s": 1_000_000,
+    "lines_per_s": 2_000_000,
+    "lines_per_s_1000": 500_000,
     "ratio": 20,
     "load_rows_per_s": 500_000,
     "bare_ratio": 0.8,
-    "process_s": 10,
+    "process_s": 5,
 }
 
 
@@ -273,11 +275,12 @@ def run_all(work: Path) -> dict:
         "targets_met": {
             "lines_per_s": pipeline["lines_per_s"] >= TARGETS["lines_per_s"],
             "small_file_ms": scaling[0]["ms_per_file"] <= TARGETS["small_file_ms"],
+            "lines_per_s_1000": scaling[1]["lines_per_s"] >= TARGETS["lines_per_s_1000"],
             "speedup": pipeline["lines_per_s"] >= TARGETS["ratio"] * baseline["lines_per_s"],
             "peak_rss": pipeline["peak_rss_mb"] <= rss_limit,
             "load_rows_per_s": load["store_2"] >= TARGETS["load_rows_per_s"],
             "load_to_bare_copy": load["store_2"] >= TARGETS["bare_ratio"] * load["bare_binary_2"],
-            "process_s": process_s < TARGETS["process_s"],
+            "process_s": process_s <= TARGETS["process_s"],
         },
     }
 
