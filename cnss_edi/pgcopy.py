@@ -2,8 +2,8 @@
 
 Binary COPY spares the server the parsing of every integer as text (the load is bound by the
 server's work on two cores), and it is read by COPY as it is produced: `Rows.read` encodes the
-next slice when psycopg2 asks for it, so the client encodes slice k+1 while the server stores
-slice k, and memory holds one slice, not the whole file encoded.
+next slice when psycopg2 asks for it, so the server stores what was sent while the client
+encodes the rest, and memory holds one slice, not the whole table encoded.
 
 Format (PostgreSQL docs, "COPY ... Binary Format"): a header, then per row an int16 field count
 and per field an int32 byte length (-1 for NULL) and the value in network byte order; an int16
@@ -11,11 +11,11 @@ and per field an int32 byte length (-1 for NULL) and the value in network byte o
 server refuses any other.
 
 How a row is built without a Python loop over rows: rows are grouped by which integer fields
-are NULL (a declaration has two such groups: préétabli employees, whose CIN is NULL, and
-entrants, whose AF amounts are). Within a group every integer field has a fixed place, so the
-integers of all its rows are one numpy structured array; Arrow then joins each row's fixed
-part with its length-prefixed texts (`binary_join_element_wise`), and the joined array's data
-buffer is the rows, back to back.
+are NULL (a declaration has two such groups: préétabli employees, with their AF amounts, and
+entrants, whose AF amounts are NULL). Within a group every integer field has a fixed place,
+so the integers of all its rows are one numpy structured array; Arrow then joins each row's
+fixed part with its length-prefixed texts (`binary_join_element_wise`), and the joined
+array's data buffer is the rows, back to back.
 """
 
 from __future__ import annotations

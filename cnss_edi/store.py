@@ -434,7 +434,9 @@ class Store:
             (file_id, roster.affiliate, roster.period, roster.transfer_id, lines.num_rows),
         )
         preetabli_id = _one(cursor)[0]
-        self._remember(preetabli_id, roster.employees)  # read only if committed: ids are unique
+        # An accepted préétabli's roster is its lines (all readable). Looked up only by an id
+        # read from a committed row: if this transaction rolls back, the entry is never used.
+        self._remember(preetabli_id, roster.employees)
         self.copy(
             cursor,
             "preetabli_line",
