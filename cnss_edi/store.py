@@ -31,8 +31,10 @@ from transforms.contributions import ContributionSummary
 from validators.anomaly import Anomaly
 from validators.preetabli import ROSTER_COLUMNS, Roster
 
-# Integer columns of the COPY-loaded tables narrower than BIGINT (schemas/ddl.sql): binary COPY
-# sends each integer at its column's exact width.
+# The line tables go in with binary COPY (when large, see BINARY_COPY_ROWS), any other table as
+# CSV. Their integer columns narrower than BIGINT (schemas/ddl.sql): binary COPY sends each
+# integer at its column's exact width.
+BINARY_TABLES = frozenset({"declaration_line", "preetabli_line"})
 NARROW_INTEGERS = {"line_no": 4, "children": 2, "days": 2}
 # Préétabli lines kept in memory per connection, most recent first (40 bytes a line).
 ROSTER_LINES_KEPT = 100_000
@@ -455,11 +457,11 @@ class Store:
 
     @staticmethod
     def copy(cursor: Cursor, table: str, rows: pa.Table) -> None:
-        """COPY an Arrow table into `table`, columns matched by name: in binary format from
-        BINARY_COPY_ROWS rows, encoded a slice at a time as COPY reads it (cnss_edi.pgcopy);
-        below, as CSV from Arrow's writer."""
+        """COPY an Arrow table into `table`, columns matched by name: a line table of at least
+        BINARY_COPY_ROWS rows in binary format, encoded a slice at a time as COPY reads it
+        (cnss_edi.pgcopy); anything else as CSV from Arrow's writer."""
         stream: pgcopy.Rows | io.BytesIO
-        if rows.num_rows >= BINARY_COPY_ROWS:
+        if table in BINARY_TABLES and rows.num_rows >= BINARY_COPY_ROWS:
             stream = pgcopy.Rows(rows, NARROW_INTEGERS)
             columns, data_format = stream.order, sql.SQL("binary")
         else:
