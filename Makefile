@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
 
-.PHONY: help demo test lint fmt mutants bench postgres-bin sshd-bin db-stop clean
+.PHONY: help demo test e2e airflow lint fmt mutants bench bench-ingest bench-reconcile postgres-bin sshd-bin db-stop clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): setup.cfg constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -48,12 +48,24 @@ demo: $(STAMP) postgres-bin  ## sample files in, declarations, acknowledgements 
 	@# exit 1 means "some file rejected": the demo's _ERREURS file is meant to be
 	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi process --inbox $(DEMO)/inbox --outbox $(DEMO)/outbox \
 	  || test $$? -eq 1
+	@# The month to come: each sample employer gets an account; who would be reminded, when.
+	@for file in $(DEMO)/cnss/AFFEBDS_*.txt; do affiliate=$$(basename $$file | cut -d_ -f2); \
+	  CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi account add emp-$$affiliate --affiliate $$affiliate >/dev/null; done
+	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi deadline 202611
+	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi reminders 202611
 
 test: $(STAMP) postgres-bin sshd-bin  ## lint and type-check, then every test (starts its own PostgreSQL)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+e2e: $(STAMP) postgres-bin sshd-bin  ## SFTP uploads through sshd and edi_ingest (dag.test()); last line JSON
+	$(BIN)/python -m tests.e2e
+
+# Options go through ARGS, e.g. make airflow ARGS='--every 10 --port 8081'.
+airflow: $(STAMP) postgres-bin sshd-bin  ## Airflow on localhost:8080 with its own sshd, PostgreSQL and sample uploads
+	$(BIN)/python -m tests.airflow_dev $(ARGS)
 
 lint: $(STAMP)  ## ruff check, format check and mypy
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
@@ -67,10 +79,16 @@ mutants: $(STAMP) postgres-bin  ## break each safety net on purpose: a test must
 bench: $(STAMP) postgres-bin  ## throughput and memory figures on 1,000,000 employees, one JSON line
 	$(BIN)/python -m cnss_edi.bench
 
+bench-ingest: $(STAMP) postgres-bin sshd-bin  ## SFTP + edi_ingest figures: one big file, a 1,000-file deadline day
+	$(BIN)/python -m tests.bench_ingest
+
+bench-reconcile: $(STAMP) postgres-bin  ## a month of 160,000 employers and 3,000,000 lines reconciled, one JSON line
+	$(BIN)/python -m cnss_edi.bench_reconcile
+
 db-stop:  ## stop the embedded PostgreSQL that `make demo` (or `cnss-edi process`) left running
 	@test ! -x $(BIN)/python || $(BIN)/python -c "from cnss_edi.postgres import LocalPostgres, \
 	default_data_dir; LocalPostgres(default_data_dir()).stop()"
 
-clean: db-stop  ## stop the embedded databases, remove them, the venv and demo output
+clean: db-stop  ## stop the embedded databases, remove them, the venv, demo output and .airflow
 	@CNSS_EDI_HOME=$(DEMO_HOME) $(MAKE) --no-print-directory db-stop
-	rm -rf $(VENV) .cnss-edi $(DEMO) *.egg-info
+	rm -rf $(VENV) .cnss-edi .airflow $(DEMO) *.egg-info

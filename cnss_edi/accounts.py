@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import re
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
@@ -18,6 +19,7 @@ from cnss_edi.store import Store
 
 Kind = Literal["employer", "group", "accountant"]
 KINDS: tuple[str, ...] = get_args(Kind)
+EMAIL = re.compile(r"[^@\s<>,;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,}")
 KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ssh-rsa")
 
 
@@ -32,6 +34,7 @@ class Account:
     affiliates: tuple[int, ...]
     allow_from: tuple[str, ...] = ()  # source networks (CIDR); empty: from anywhere
     public_keys: tuple[str, ...] = ()  # "type base64" lines, comments dropped
+    emails: tuple[str, ...] = ()  # where reminders and notices are announced
 
     def checked(self) -> Account:
         """The account normalised (sorted, deduplicated, canonical networks), or AccountError."""
@@ -52,6 +55,7 @@ class Account:
             affiliates=affiliates,
             allow_from=tuple(sorted({_network(n) for n in self.allow_from})),
             public_keys=tuple(dict.fromkeys(public_key(k) for k in self.public_keys)),
+            emails=tuple(sorted({_email(e) for e in self.emails})),
         )
 
 
@@ -60,6 +64,13 @@ def _network(text: str) -> str:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
         raise AccountError(f"network {text!r}: expected a CIDR such as 192.0.2.0/24") from None
+
+
+def _email(text: str) -> str:
+    address = text.strip()
+    if not EMAIL.fullmatch(address):
+        raise AccountError(f"email {text!r}: expected an address such as paie@example.ma")
+    return address
 
 
 def public_key(line: str) -> str:
@@ -76,12 +87,12 @@ def public_key(line: str) -> str:
     return f"{parts[0]} {parts[1]}"
 
 
-_COLUMNS = "login, kind, affiliates, allow_from::text[], public_keys"
+_COLUMNS = "login, kind, affiliates, allow_from::text[], public_keys, emails"
 
 
 def _account(row: tuple) -> Account:
-    login, kind, affiliates, allow_from, keys = row
-    return Account(login, kind, tuple(affiliates), tuple(allow_from), tuple(keys))
+    login, kind, affiliates, allow_from, keys, emails = row
+    return Account(login, kind, tuple(affiliates), tuple(allow_from), tuple(keys), tuple(emails))
 
 
 def save(store: Store, account: Account) -> Account:
@@ -89,17 +100,18 @@ def save(store: Store, account: Account) -> Account:
     account = account.checked()
     with store.transaction() as cursor:
         cursor.execute(
-            "INSERT INTO declarant (login, kind, affiliates, allow_from, public_keys)"
-            " VALUES (%s, %s, %s, %s::cidr[], %s)"
+            "INSERT INTO declarant (login, kind, affiliates, allow_from, public_keys, emails)"
+            " VALUES (%s, %s, %s, %s::cidr[], %s, %s)"
             " ON CONFLICT (login) DO UPDATE SET kind = excluded.kind,"
             " affiliates = excluded.affiliates, allow_from = excluded.allow_from,"
-            " public_keys = excluded.public_keys, updated_at = now()",
+            " public_keys = excluded.public_keys, emails = excluded.emails, updated_at = now()",
             (
                 account.login,
                 account.kind,
                 list(account.affiliates),
                 list(account.allow_from),
                 list(account.public_keys),
+                list(account.emails),
             ),
         )
     return account

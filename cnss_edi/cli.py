@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import validators
+from cnss_edi.dropbox import SERVICE_LOGIN
 
 if TYPE_CHECKING:  # the commands import what they need when they run: --help stays instant
+    from cnss_edi import sshd
     from cnss_edi.accounts import Account
     from cnss_edi.store import Store
     from transforms.parse import ParsedFile
@@ -228,6 +230,9 @@ def cmd_account(args: argparse.Namespace) -> int:
                 else:
                     print(_account_text(account))
             return OK
+        if args.action == "service":
+            _sync_service(args, store)
+            return OK
         current = accounts.find(store, args.login)
         if args.action == "add":
             account = accounts.Account(
@@ -236,6 +241,7 @@ def cmd_account(args: argparse.Namespace) -> int:
                 tuple(args.affiliate or ()),
                 tuple(args.allow_from or ()),
                 tuple(_keys(args.key or ())),
+                tuple(args.email or ()),
             )
         elif current is None:
             raise UsageError(f"no account {args.login!r} (see `cnss-edi account list`)")
@@ -265,15 +271,40 @@ def _sync_sshd(args: argparse.Namespace, store: Store, login: str) -> None:
     from cnss_edi import provisioning
     from cnss_edi.sshd import SshdError
 
-    if not args.sshd_dir:
-        raise UsageError("--sftp-root needs --sshd-dir (where sshd's config and keys live)")
-    where = provisioning.settings(
-        Path(args.sftp_root), Path(args.sshd_dir), listen=args.listen, port=args.port
-    )
     try:
-        provisioning.apply(store, login, where)
+        provisioning.apply(store, login, _sshd_settings(args))
     except SshdError as error:
         raise UsageError(f"the account is stored, but sshd refused: {error}") from None
+
+
+def _sync_service(args: argparse.Namespace, store: Store) -> None:
+    """`account service`: the ingest pipeline's own login on the SFTP server."""
+    from cnss_edi import provisioning
+    from cnss_edi.sshd import SshdError
+
+    if not args.sftp_root:
+        raise UsageError("account service needs --sftp-root (or $CNSS_EDI_SFTP_ROOT)")
+    where = _sshd_settings(args)
+    keys = _keys(args.key)
+    try:
+        provisioning.apply_service(store, keys, where)
+    except SshdError as error:
+        raise UsageError(f"sshd refused: {error}") from None
+    print(f"{where.service} (service): {len(keys)} key(s); sees every box under {where.root}")
+
+
+def _sshd_settings(args: argparse.Namespace) -> sshd.SshdSettings:
+    from cnss_edi import provisioning
+
+    if not args.sshd_dir:
+        raise UsageError("--sftp-root needs --sshd-dir (where sshd's config and keys live)")
+    return provisioning.settings(
+        Path(args.sftp_root),
+        Path(args.sshd_dir),
+        listen=args.listen,
+        port=args.port,
+        service=args.service_login,
+    )
 
 
 def _account_json(account: Account) -> dict[str, object]:
@@ -283,6 +314,7 @@ def _account_json(account: Account) -> dict[str, object]:
         "affiliates": [f"{a:07d}" for a in account.affiliates],
         "allow_from": list(account.allow_from),
         "keys": len(account.public_keys),
+        "emails": list(account.emails),
     }
 
 
@@ -454,6 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
     _database_option(load)
     load.set_defaults(handler=cmd_load_preetabli)
     _account_parser(commands)
+    from cnss_edi import cli_calendar  # deadline, payments, penalty
+
+    cli_calendar.add_commands(commands)
+    from cnss_edi import cli_reconcile  # reconcile
+
+    cli_reconcile.add_command(commands)
     return parser
 
 
@@ -501,6 +539,12 @@ def _account_parser(commands: argparse._SubParsersAction) -> None:
         help="its SSH public key file (repeat: two keys let it rotate without downtime)",
     )
     add.add_argument(
+        "--email",
+        action="append",
+        metavar="ADDRESS",
+        help="where its reminders are announced, e.g. paie@example.ma (repeat for several)",
+    )
+    add.add_argument(
         "--allow-from",
         action="append",
         metavar="CIDR",
@@ -514,6 +558,14 @@ def _account_parser(commands: argparse._SubParsersAction) -> None:
         key = actions.add_parser(action, help=f"{verb} one public key of an account")
         key.add_argument("login", metavar="LOGIN")
         key.add_argument("--key", action="append", required=True, metavar="FILE")
+    service = actions.add_parser(
+        "service",
+        help="set the keys of the ingest pipeline's own SFTP login (needs --sftp-root)",
+        description="The service login is the one the edi_ingest DAG connects with: it sees "
+        "every box, takes the uploads and writes the acknowledgements. This sets its keys "
+        "(all of them: repeat --key to rotate without downtime).",
+    )
+    service.add_argument("--key", action="append", required=True, metavar="FILE")
     for parser in actions.choices.values():
         _database_option(parser)
         parser.add_argument(
@@ -532,6 +584,13 @@ def _account_parser(commands: argparse._SubParsersAction) -> None:
         )
         parser.add_argument("--listen", default="0.0.0.0", help="sshd's address (0.0.0.0)")
         parser.add_argument("--port", type=int, default=2222, help="sshd's port (2222)")
+        parser.add_argument(
+            "--service-login",
+            default=os.environ.get("CNSS_EDI_SERVICE_LOGIN", SERVICE_LOGIN),
+            metavar="LOGIN",
+            help=f"the ingest pipeline's login (default: $CNSS_EDI_SERVICE_LOGIN, "
+            f"else {SERVICE_LOGIN})",
+        )
     account.set_defaults(handler=cmd_account)
 
 

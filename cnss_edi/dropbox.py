@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROCESSING = ".processing"
+# The ingest pipeline's own SFTP login (cnss_edi.sshd): it sees every box, and .processing/.
+SERVICE_LOGIN = "cnss-ingest"
 # A box is named after its declarant's login, or (before accounts, and for a local inbox) after
 # the one affiliate it declares for.
 LOGIN = re.compile(r"^[a-z][a-z0-9_-]{2,31}$")
@@ -109,7 +111,7 @@ def opened_dir(path: Path | str, *, parent: int | None = None) -> Iterator[int]:
         os.close(fd)
 
 
-def _kind(mode: int) -> str:
+def kind_of(mode: int) -> str:
     for test, label in (
         (stat.S_ISLNK, "lien symbolique"),
         (stat.S_ISDIR, "dossier"),
@@ -141,7 +143,7 @@ def _look(fd: int, box: str) -> tuple[list[Candidate], list[Refused], int]:
             waiting += 1
         elif not stat.S_ISREG(status.st_mode):
             refused.append(
-                Refused(where, f"{_kind(status.st_mode)} : seuls les fichiers sont pris")
+                Refused(where, f"{kind_of(status.st_mode)} : seuls les fichiers sont pris")
             )
         elif status.st_nlink != 1:
             refused.append(Refused(where, "fichier à liens multiples : déposez une copie"))
@@ -269,7 +271,7 @@ def read_regular(path: Path, *, limit: int, follow: bool = False) -> tuple[bytes
     try:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):
-            raise NotARegularFile(_kind(status.st_mode))
+            raise NotARegularFile(kind_of(status.st_mode))
         if status.st_nlink != 1 and not follow:  # another name could still rewrite it
             raise NotARegularFile("fichier à liens multiples")
         if status.st_size > limit:

@@ -18,19 +18,21 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg2
 
 from cnss_edi import dropbox
 from cnss_edi.dropbox import Refused
 from cnss_edi.process import FileOutcome, Locations, finish, process_receipt
+from cnss_edi.remote import ServerLost
 from cnss_edi.store import Receipt, Store, receipt_key
 from validators.structure import FILE_NAME
 
 log = logging.getLogger(__name__)
 FLAT = "flat:"  # the queues of a flat inbox, named by the affiliate their file names announce
-# Failures that mean the run cannot go on: the database or the disk is gone.
-FATAL = (psycopg2.OperationalError, psycopg2.InterfaceError, OSError)
+# Failures that mean the run cannot go on: the database, the disk or the SFTP server is gone.
+FATAL = (psycopg2.OperationalError, psycopg2.InterfaceError, OSError, ServerLost)
 
 
 @dataclass
@@ -80,7 +82,10 @@ def claim_uploads(locations: Locations, *, store: Store, settle: float = 0) -> C
     """The first half of a run: finish interrupted files, claim every complete upload (each
     gets a receipt), and name the queues that now hold receipts to judge."""
     resumed = _finish_interrupted(store, locations)
-    seen = dropbox.settled(locations.inbox, settle)
+    if locations.server is not None:
+        seen = locations.server.settled(settle)
+    else:
+        seen = dropbox.settled(locations.inbox, settle)
     claimed = Claimed(resumed, list(seen.refused), seen.waiting)
     for candidate in sorted(seen.candidates, key=lambda c: (c.box, c.signature[2], c.name)):
         refusal = _claim(store, locations, candidate)
@@ -136,15 +141,20 @@ def _claim(store: Store, locations: Locations, candidate: dropbox.Candidate) -> 
         candidate.size,
         usable_name=dropbox.name_is_usable(candidate.name),
     )
-    taken, refusal = False, None
+    refusal = None
     try:
-        taken = dropbox.claim(locations.inbox, candidate, receipt.id)
+        if locations.server is not None:
+            taken = locations.server.claim(candidate, receipt.id)
+        else:
+            taken = dropbox.claim(locations.inbox, candidate, receipt.id)
     except OSError as error:  # the box changed under us (a folder swapped for a link…)
-        refusal = Refused(candidate.where, f"inaccessible ({error.strerror})")
-    finally:
-        if not taken:
-            store.drop_receipt(receipt.id)
-        store.unlock(receipt_key(receipt.id))
+        taken, refusal = False, Refused(candidate.where, f"inaccessible ({error.strerror})")
+    except BaseException:  # the rename may have happened: the receipt stays, and the
+        store.unlock(receipt_key(receipt.id))  # next run looks for the file in .processing/
+        raise
+    if not taken:
+        store.drop_receipt(receipt.id)
+    store.unlock(receipt_key(receipt.id))
     return refusal
 
 
@@ -173,14 +183,17 @@ def _judge_one(
     if store.file_of_receipt(receipt.id) is not None:
         return None  # judged by another run since we listed
     claimed = dropbox.claimed_path(locations.inbox, receipt.id)
-    if not os.path.lexists(claimed):  # a claim cut short: the file is still in its box
-        store.drop_receipt(receipt.id)
-        return None
     where = receipt.where
     try:
+        if not _at_hand(claimed, receipt.id, locations):  # a claim cut short: still in its box
+            store.drop_receipt(receipt.id)
+            return None
         return process_receipt(receipt, store=store, locations=locations)
     except dropbox.NotARegularFile as kind:  # swapped between our look and our claim
-        os.replace(claimed, claimed.with_name(f"{claimed.name}.refused"))
+        if locations.server is not None:
+            locations.server.set_aside(receipt.id)
+        if os.path.lexists(claimed):
+            os.replace(claimed, claimed.with_name(f"{claimed.name}.refused"))
         store.drop_receipt(receipt.id)
         run.refused.append(Refused(where, f"{kind} : seuls les fichiers sont pris"))
     except FATAL:
@@ -191,6 +204,17 @@ def _judge_one(
         log.error("receipt %s: internal error %s", receipt.id, type(error).__name__)
         run.failed.append(where)
     return None
+
+
+def _at_hand(claimed: Path, receipt_id: int, locations: Locations) -> bool:
+    """The claimed file is in <inbox>/.processing/: claimed there, or fetched from the SFTP
+    server (again, if the run that fetched it stopped, or ran on another worker)."""
+    if os.path.lexists(claimed):
+        return True
+    if locations.server is None:
+        return False
+    claimed.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the worker's own folder
+    return locations.server.fetch(receipt_id, claimed)
 
 
 def _database_gone(error: Exception, store: Store) -> bool:

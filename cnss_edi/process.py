@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg2.errors
 
@@ -35,6 +36,9 @@ from validators.declaration import Validation, oversized, too_many_lines, valida
 from validators.preetabli import Roster
 from validators.structure import Depositor, file_kind, header
 
+if TYPE_CHECKING:
+    from cnss_edi.remote import RemoteBoxes
+
 log = logging.getLogger(__name__)
 
 NOTHING_FOUND = Findings((), 0, 0)
@@ -42,12 +46,16 @@ NOTHING_FOUND = Findings((), 0, 0)
 
 @dataclass(frozen=True)
 class Locations:
-    """Where files come from and go: drop boxes <inbox>/<affiliate>/in/ (or a flat inbox),
-    acknowledgements in <outbox>/<affiliate>/out/, processed inputs in <archive>/."""
+    """Where files come from and go: drop boxes <inbox>/<login>/in/ (or a flat inbox),
+    acknowledgements in <outbox>/<login>/out/, processed inputs in <archive>/.
+
+    With a `server`, the boxes are on that SFTP server: claimed files are fetched into
+    <inbox>/.processing/ and acknowledgements go back to the server's out/ folders too."""
 
     inbox: Path
     outbox: Path
     archive: Path
+    server: RemoteBoxes | None = None
 
 
 # An operator's load: no acknowledgement to write, no input to move.
@@ -434,8 +442,9 @@ def _suffix(name: str) -> str:
 
 
 def finish(store: Store, row: FileRow, locations: Locations) -> None:
-    """Write the acknowledgement, archive the claimed input, mark the file finished.
-    Idempotent; the caller holds the file's receipt lock.
+    """Write the acknowledgement, archive the claimed input, answer on the SFTP server (if
+    the file came from one), mark the file finished. Idempotent; the caller holds the file's
+    receipt lock.
 
     The input is archived only if it still holds the bytes that were judged. Temporary files
     left by a run killed while writing this acknowledgement are ours and can go."""
@@ -454,4 +463,6 @@ def finish(store: Store, row: FileRow, locations: Locations) -> None:
             else:  # a writer kept the file open after the claim: keep it aside, not archived
                 log.warning("file %s: its bytes changed after judgement; left in place", row.id)
                 os.replace(claimed, claimed.with_name(f"{claimed.name}.changed"))
+    if locations.server is not None:
+        locations.server.answer(row)
     store.mark_finished(row.id)

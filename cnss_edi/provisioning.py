@@ -9,7 +9,14 @@ from cnss_edi import accounts, sshd
 from cnss_edi.store import Store
 
 
-def settings(sftp_root: Path, sshd_dir: Path, *, listen: str, port: int) -> sshd.SshdSettings:
+def settings(
+    sftp_root: Path,
+    sshd_dir: Path,
+    *,
+    listen: str,
+    port: int,
+    service: str = sshd.SERVICE_LOGIN,
+) -> sshd.SshdSettings:
     """One sshd instance kept in `sshd_dir` (config, host key, pid, keys/) for the boxes under
     `sftp_root`; its host key is made on first use."""
     sshd_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -27,6 +34,7 @@ def settings(sftp_root: Path, sshd_dir: Path, *, listen: str, port: int) -> sshd
         pid_file=sshd_dir / "sshd.pid",
         listen_address=listen,
         port=port,
+        service=service,
     )
 
 
@@ -38,4 +46,11 @@ def apply(store: Store, login: str, where: sshd.SshdSettings) -> None:
         sshd.deprovision(login, where)
     else:
         sshd.provision(account, where)
+    sshd.write_config(accounts.every(store), where)
+
+
+def apply_service(store: Store, public_keys: list[str], where: sshd.SshdSettings) -> None:
+    """Give the service login (the ingest pipeline's) these keys, then rewrite sshd's config
+    and reload it. Idempotent; two keys at once let it rotate like a declarant."""
+    sshd.provision_service([accounts.public_key(key) for key in public_keys], where)
     sshd.write_config(accounts.every(store), where)

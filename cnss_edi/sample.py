@@ -12,17 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cnss_edi.files import write_atomically
+from cnss_edi.records import SPACE, digits, encode, text_table, totals_of
 from schemas import (
     RECORD_LENGTH,
     Field,
     NoRuleInForce,
+    allowance_per_child,
     ceiling_for,
     field,
     limits,
@@ -31,15 +33,15 @@ from schemas import (
     totals,
 )
 from transforms.keys import affiliate_key, insured_key
+from transforms.parse import parse
 
 MAX_DAYS = limits().max_days  # per person and month (§11); the worst case for capacity (§12)
-SPACE = ord(" ")
 # Pay floors: 1,500 MAD for any paid line, and a full-month rate above the 2026 SMIG
 # (3,422.72 MAD, cnss_rules.md) so that a "salary below SMIG" plausibility warning never fires.
 LINE_FLOOR = 150_000
 MONTH_FLOOR = 350_000
 MONTH_CAP = 50_000_000  # 500,000 MAD: keeps freak log-normal draws out
-AF_FIRST, AF_NEXT = 30_000, 10_000  # AF per child: 300 MAD for children 1-3, 100 MAD for 4-6
+ROSTER_NUMBERS = ("N_Num_Assure", "N_Enfants", "N_AF_A_Payer", "N_AF_A_Deduire", "N_AF_Net_A_Payer")
 CHILDREN_ODDS = (0.34, 0.20, 0.20, 0.14, 0.07, 0.03, 0.02)  # 0..6 children
 # Mostly normal work. The codes that want 0 days and 0 pay (situations.csv) are declared so.
 SITUATION_ODDS = {"": 0.955, "SO": 0.015, "IL": 0.01, "AT": 0.004, "IT": 0.004}
@@ -141,71 +143,21 @@ def _check_args(affiliate: int, period: str, employers: int, line_ending: bytes)
         raise ValueError("line_ending must be b'\\n' or b'\\r\\n'")
 
 
-def _digits(values: Any, width: int) -> np.ndarray:
-    """(n, width) ASCII matrix of non-negative integers, zero-padded; refuses to truncate."""
-    values = np.asarray(values, dtype=np.int64).reshape(-1)
-    if values.size and (values.min() < 0 or (width < 19 and values.max() >= 10**width)):
-        raise OverflowError(f"value does not fit {width} digits")
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    return (values[:, None] // powers % 10 + ord("0")).astype(np.uint8)
-
-
-def _table(words: Sequence[str], width: int) -> np.ndarray:
-    """(len(words), width) matrix of left-aligned, space-padded ASCII strings."""
-    if max(map(len, words)) > width:
-        raise ValueError(f"text longer than {width} characters")
-    matrix = np.array(words, dtype=f"S{width}").view(np.uint8).reshape(len(words), width)
-    return np.where(matrix == 0, SPACE, matrix).astype(np.uint8)
-
-
-def _encode(record: str, rows: int, values: Mapping[str, Any], eol: bytes) -> np.ndarray:
-    """(rows, 260 + len(eol)) byte matrix of one record type, laid out by schemas.
-
-    A value is an int or int array for N fields, a str or a (n, <=width) byte matrix for AN
-    fields, or None for a field left blank (the empty B04's insured number, §5).
-    """
-    out = np.full((rows, RECORD_LENGTH + len(eol)), SPACE, dtype=np.uint8)
-    out[:, RECORD_LENGTH:] = np.frombuffer(eol, dtype=np.uint8)
-    for f in record_layouts()[record]:
-        if f.name == "L_filler":
-            continue
-        value = record if f.name == "L_Type_Enreg" else values[f.name]  # KeyError: a gap
-        if value is None:
-            continue
-        if f.numeric:
-            block = _digits(value, f.length)
-        elif isinstance(value, str):
-            block = _table([value], f.length)
-        else:
-            block = value
-        out[:, f.start : f.start + block.shape[1]] = block
-    return out
-
-
-def _totals(record: str, lines: Mapping[str, Any], count: int) -> dict[str, int]:
-    """The total fields of `record` (schemas.totals) over `count` lines (0: the empty B04)."""
-    out = {}
-    for total in totals(record):
-        if total.summed is None:
-            out[total.field] = count
-        else:
-            out[total.field] = int(np.sum(lines[total.summed])) if count else 0
-    return out
-
-
 def _names(rng: np.random.Generator, n: int) -> np.ndarray:
     half = field("A02", "L_Nom_Prenom").length // 2  # surname 30 + given name 30 (§5)
-    surnames = _table(SURNAMES, half)[rng.integers(0, len(SURNAMES), n)]
-    return np.hstack([surnames, _table(GIVEN_NAMES, half)[rng.integers(0, len(GIVEN_NAMES), n)]])
+    surnames = text_table(SURNAMES, half)[rng.integers(0, len(SURNAMES), n)]
+    return np.hstack(
+        [surnames, text_table(GIVEN_NAMES, half)[rng.integers(0, len(GIVEN_NAMES), n)]]
+    )
 
 
 def _cins(rng: np.random.Generator, n: int) -> np.ndarray:
     """CINs like AB123456 or K98765: one or two letters, then five or six digits."""
     out = np.full((n, field("B04", "L_Num_CIN").length), SPACE, dtype=np.uint8)
-    out[:, :2] = _table(CIN_PREFIXES, 2)[rng.integers(0, len(CIN_PREFIXES), n)]
-    digits = _digits(rng.integers(0, 10**6, n), 6)
+    out[:, :2] = text_table(CIN_PREFIXES, 2)[rng.integers(0, len(CIN_PREFIXES), n)]
+    numbers = digits(rng.integers(0, 10**6, n), 6)
     one = out[:, 1] == SPACE
-    out[~one, 2:8], out[one, 1:7] = digits[~one], digits[one]
+    out[~one, 2:8], out[one, 1:7] = numbers[~one], numbers[one]
     out[one & (rng.random(n) < 0.5), 6] = SPACE
     return out
 
@@ -218,13 +170,31 @@ def _pay(rng: np.random.Generator, days: np.ndarray) -> np.ndarray:
     return np.where(days > 0, np.maximum(month * days // MAX_DAYS, LINE_FLOOR), 0)
 
 
-def _staff(rng: np.random.Generator, numbers: np.ndarray, ceiling: int) -> dict[str, Any]:
+def _staff(
+    rng: np.random.Generator, numbers: np.ndarray, period: str, ceiling: int
+) -> dict[str, Any]:
     """A02/B02 values for the préétabli staff (insured numbers already sorted)."""
     k = numbers.size
     children = rng.choice(len(CHILDREN_ODDS), size=k, p=CHILDREN_ODDS)
-    payer = AF_FIRST * np.minimum(children, 3) + AF_NEXT * np.clip(children - 3, 0, 3)
+    allowance = np.concatenate([[0], np.cumsum(allowance_per_child(period))])
+    payer = allowance[np.minimum(children, len(allowance) - 1)]
     # A deduction (allowance overpaid earlier) is rare and never exceeds what is due.
-    deduct = np.where(rng.random(k) < 0.01, np.minimum(payer, AF_FIRST), 0)
+    deduct = np.where(rng.random(k) < 0.01, np.minimum(payer, allowance[1]), 0)
+    roster = {
+        "N_Num_Assure": numbers,
+        "N_Enfants": children,
+        "N_AF_A_Payer": payer,
+        "N_AF_A_Deduire": deduct,
+        "N_AF_Net_A_Payer": payer - deduct,
+    }
+    return {**_worked(rng, roster, ceiling), "L_Nom_Prenom": _names(rng, k)}
+
+
+def _worked(rng: np.random.Generator, roster: dict[str, Any], ceiling: int) -> dict[str, Any]:
+    """The B02 values of a roster (its A02 values): situations, days and pay drawn, the
+    allowance of leavers paid back, control sums."""
+    numbers = roster["N_Num_Assure"]
+    k = numbers.size
     codes = list(SITUATION_ODDS)
     situation = rng.choice(len(codes), size=k, p=list(SITUATION_ODDS.values()))
     ranks = np.array([situations()[c].rank for c in codes])[situation]
@@ -233,21 +203,15 @@ def _staff(rng: np.random.Generator, numbers: np.ndarray, ceiling: int) -> dict[
     days = np.where(idle, 0, np.where(partial, rng.integers(1, MAX_DAYS, k), MAX_DAYS))
     real = _pay(rng, days)
     capped = np.minimum(real, ceiling)
-    net = payer - deduct
     leaving = np.array([situations()[c].af_reversed for c in codes])[situation]
-    reverse = np.where(leaving, net, 0)  # SO/DE pay the net allowance back (§9, SCRIBD)
+    reverse = np.where(leaving, roster["N_AF_Net_A_Payer"], 0)  # SO/DE pay it back (§9)
     return {
-        "N_Num_Assure": numbers,
-        "L_Nom_Prenom": _names(rng, k),
-        "N_Enfants": children,
-        "N_AF_A_Payer": payer,
-        "N_AF_A_Deduire": deduct,
-        "N_AF_Net_A_Payer": net,
+        **roster,
         "N_AF_A_Reverser": reverse,
         "N_Jours_Declares": days,
         "N_Salaire_Reel": real,
         "N_Salaire_Plaf": capped,
-        "L_Situation": _table(codes, 2)[situation],
+        "L_Situation": text_table(codes, 2)[situation],
         "S_Ctr": numbers + reverse + days + real + capped + ranks,
     }
 
@@ -295,35 +259,76 @@ def _employer(
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The préétabli and declaration record blocks of one employer."""
     ceiling = ceiling_for(period)
-    # Distinct 8-digit prefixes 10000001..19999999 (100000000 is refused by the portal, §13).
-    prefixes = rng.choice(9_999_999, size=k + m, replace=False) + 10_000_001
-    numbers = prefixes * 10 + insured_key(prefixes)
+    numbers = _insured_numbers(rng, k + m)
     head = {"N_Num_Affilie": affiliate, "L_Periode": int(period)}
-    staff = {**head, **_staff(rng, np.sort(numbers[:k]), ceiling)}
+    staff = {**head, **_staff(rng, np.sort(numbers[:k]), period, ceiling)}
     new = {**head, **_entrants(rng, np.sort(numbers[k:]), ceiling)}
     top = {**head, **_header(rng, period)}
     transfer = int(f"{affiliate:07d}{period[2:]}{rng.integers(1, 1000):03d}")
-    sums = {"B03": _totals("B03", staff, k), "B05": _totals("B05", new, m)}
+    preetabli = [
+        encode("A00", 1, {"N_Identif_Transfert": transfer, "L_Cat": "A0"}, eol),
+        encode("A01", 1, top, eol),
+        encode("A02", k, staff, eol),
+        encode("A03", 1, {**head, **totals_of("A03", staff, k)}, eol),
+    ]
+    return preetabli, _declaration(transfer, top, staff, new, eol)
+
+
+def _insured_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Distinct valid insured numbers: 8-digit prefixes 10000001..19999999 (100000000 is
+    refused by the portal, §13) and their keys."""
+    prefixes = rng.choice(9_999_999, size=n, replace=False) + 10_000_001
+    return prefixes * 10 + insured_key(prefixes)
+
+
+def _declaration(
+    transfer: int, top: dict[str, Any], staff: dict[str, Any], new: dict[str, Any], eol: bytes
+) -> list[np.ndarray]:
+    """B00…B06 of a declaration: its header, staff (B02) and entrants (B04), with totals."""
+    head = {"N_Num_Affilie": top["N_Num_Affilie"], "L_Periode": top["L_Periode"]}
+    k = staff["N_Num_Assure"].size
+    m = 0 if new["N_Num_Assure"] is None else new["N_Num_Assure"].size
+    sums = {"B03": totals_of("B03", staff, k), "B05": totals_of("B05", new, m)}
     b06 = {}
     for total in totals("B06"):
         assert total.summed is not None  # B06 adds up fields of B03 and B05, not lines
         b06[total.field] = sum(sums[record][total.summed] for record in total.over)
-    preetabli = [
-        _encode("A00", 1, {"N_Identif_Transfert": transfer, "L_Cat": "A0"}, eol),
-        _encode("A01", 1, top, eol),
-        _encode("A02", k, staff, eol),
-        _encode("A03", 1, {**head, **_totals("A03", staff, k)}, eol),
+    return [
+        encode("B00", 1, {"N_Identif_Transfert": transfer, "L_Cat": "B0"}, eol),
+        encode("B01", 1, top, eol),
+        encode("B02", k, staff, eol),
+        encode("B03", 1, {**head, **sums["B03"]}, eol),
+        encode("B04", max(m, 1), new, eol),
+        encode("B05", 1, {**head, **sums["B05"]}, eol),
+        encode("B06", 1, {**head, **b06}, eol),
     ]
-    declaration = [
-        _encode("B00", 1, {"N_Identif_Transfert": transfer, "L_Cat": "B0"}, eol),
-        _encode("B01", 1, top, eol),
-        _encode("B02", k, staff, eol),
-        _encode("B03", 1, {**head, **sums["B03"]}, eol),
-        _encode("B04", max(m, 1), new, eol),
-        _encode("B05", 1, {**head, **sums["B05"]}, eol),
-        _encode("B06", 1, {**head, **b06}, eol),
-    ]
-    return preetabli, declaration
+
+
+def declaration_from_preetabli(preetabli: bytes, *, entrants: int = 0, seed: int = 0) -> bytes:
+    """A valid declaration answering a préétabli: every employee of its A02 lines (names,
+    children and allowances copied), days and pay drawn, and `entrants` new employees.
+    Line endings follow the préétabli's."""
+    parsed = parse(preetabli)
+    a00, a01, a02 = parsed.block("A00"), parsed.block("A01"), parsed.block("A02")
+    rng = np.random.default_rng(seed)
+    period = f"{int(a01.number('L_Periode')[0]):06d}"
+    ceiling = ceiling_for(period)
+    top: dict[str, Any] = {
+        f.name: int(a01.number(f.name)[0]) if f.numeric else a01.raw(f.name)[:1]
+        for f in record_layouts()["A01"]
+        if f.name not in ("L_filler", "L_Type_Enreg")
+    }
+    roster = {name: a02.number(name) for name in ROSTER_NUMBERS}
+    roster["L_Nom_Prenom"] = a02.raw("L_Nom_Prenom")
+    head = {"N_Num_Affilie": top["N_Num_Affilie"], "L_Periode": top["L_Periode"]}
+    staff = {**head, **_worked(rng, roster, ceiling)}
+    taken = set(roster["N_Num_Assure"].tolist())
+    fresh = np.array([n for n in _insured_numbers(rng, entrants + 64) if n not in taken])
+    new = {**head, **_entrants(rng, np.sort(fresh[:entrants]), ceiling)}
+    transfer = int(a00.number("N_Identif_Transfert")[0])
+    eol = b"\r\n" if b"\r\n" in preetabli[: RECORD_LENGTH + 2] else b"\n"
+    blocks = _declaration(transfer, top, staff, new, eol)
+    return b"".join(np.ascontiguousarray(block).tobytes() for block in blocks)
 
 
 def write_samples(

@@ -1,8 +1,16 @@
-"""The OpenSSH side of declarant accounts: one chrooted, SFTP-only login per account.
+"""The OpenSSH side of declarant accounts: one chrooted, SFTP-only login per account, and the
+service login the ingest pipeline collects files with.
 
 `provision` makes an account's Unix user, box (<root>/<login>/{in,out}) and authorized keys;
-`write_config` renders sftp_inbox/sshd_config.template for every account, has `sshd -t` check it,
-installs it and reloads sshd. Runs as root: it creates users, chowns boxes and signals sshd.
+`provision_service` makes the service login, chrooted at <root> itself: it claims uploads by
+renaming them into <root>/.processing/ (no declarant can see it) and writes acknowledgements
+into each out/. `write_config` renders sftp_inbox/sshd_config.template for every account, has
+`sshd -t` check it, installs it and reloads sshd. Runs as root: it creates users, chowns boxes
+and signals sshd.
+
+Ownership: each box is root's (sshd's chroot rule); its in/ is the service's with the
+declarant's group, 0770 (the declarant uploads, the service takes; the declarant cannot chmod
+it to lock the service out); its out/ is the service's, 0755 (read-only for the declarant).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from pathlib import Path
 from string import Template
 
 from cnss_edi.accounts import LOGIN, Account
+from cnss_edi.dropbox import PROCESSING, SERVICE_LOGIN
 from cnss_edi.files import write_atomically
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "sftp_inbox" / "sshd_config.template"
@@ -33,7 +42,9 @@ NOLOGIN = "/usr/sbin/nologin"
 # The GECOS field of the users provision() creates: it never adopts a user someone else made
 # (postgres, www-data, …), which would hand that account's files to a declarant.
 MARKER = "cnss-edi declarant"
+SERVICE_MARKER = "cnss-edi service"
 BOX_MODE = 0o755  # sshd's chroot rule: root-owned, not group/world-writable
+IN_MODE = 0o770  # the service (owner) and the declarant (group)
 RELOAD_TIMEOUT = 10.0
 
 
@@ -53,6 +64,7 @@ class SshdSettings:
     chroot_path: Path | None = None  # where sshd sees `root`, when not there (a bind mount)
     keys_path: Path | None = None  # where sshd sees `keys_dir`, likewise
     sshd: Path = SSHD
+    service: str = SERVICE_LOGIN  # the ingest pipeline's login, chrooted at the root
 
     @property
     def sshd_root(self) -> Path:
@@ -69,18 +81,22 @@ def render_config(accounts: Sequence[Account], settings: SshdSettings) -> str:
     logins = [account.login for account in checked]
     if len(set(logins)) != len(logins):
         raise SshdError("two accounts share a login")
+    if settings.service in logins:
+        raise SshdError(f"login {settings.service!r} is the service login, not a declarant")
     fragments = _fragments(TEMPLATE.read_text(encoding="utf-8"))
-    users = "".join(fragments["allow"].substitute(patterns=_patterns(a)) for a in checked)
+    users = fragments["allow"].substitute(patterns=settings.service)
+    users += "".join(fragments["allow"].substitute(patterns=_patterns(a)) for a in checked)
     text = fragments["global"].substitute(
         listen_address=_address(settings.listen_address),
         port=_port(settings.port),
         host_key=_config_path(settings.host_key),
         pid_file=_config_path(settings.pid_file),
         keys_dir=_config_path(settings.sshd_keys),
-        allow_users=(users or fragments["nobody"].template).strip("\n"),
+        allow_users=users.strip("\n"),
     )
     chroot = _config_path(settings.sshd_root)
-    blocks = [
+    blocks = [fragments["service"].substitute(login=settings.service, chroot_path=chroot)]
+    blocks += [
         fragments["account"].substitute(login=a.login, kind=a.kind, chroot_path=chroot)
         for a in checked
     ]
@@ -130,25 +146,46 @@ def _config_path(path: Path) -> str:
 def provision(account: Account, settings: SshdSettings) -> None:
     """Make (or repair) the account's Unix user, box and authorized keys; idempotent."""
     account = account.checked()
-    _base(settings.root)
+    if account.login == settings.service:
+        raise SshdError(f"login {account.login!r} is the service login, not a declarant")
+    service = _service_base(settings)
     box = settings.root / account.login
     _directory(box, 0, 0)  # first: a box that is a link stops everything, before any user exists
     user = _user(account.login)
-    _directory(box / "in", user.pw_uid, user.pw_gid)  # the upload target; the service is root
-    _directory(box / "out", 0, 0)  # acknowledgements: read-only for the declarant
+    _directory(box / "in", service.pw_uid, user.pw_gid, IN_MODE)  # the declarant uploads here
+    _directory(box / "out", service.pw_uid, service.pw_gid)  # read-only for the declarant
+    _write_keys(settings, account.login, account.public_keys)
+
+
+def provision_service(public_keys: Sequence[str], settings: SshdSettings) -> None:
+    """Make (or repair) the service login and give it these keys ("type base64"); idempotent.
+    Its chroot is the boxes' root: every box's in/ and out/, and .processing/."""
+    _service_base(settings)
+    _write_keys(settings, settings.service, public_keys)
+
+
+def _service_base(settings: SshdSettings) -> pwd.struct_passwd:
+    """The boxes' root, the service user, and its .processing/ folder."""
+    _base(settings.root)
+    service = _user(settings.service, SERVICE_MARKER)
+    _directory(settings.root / PROCESSING, service.pw_uid, service.pw_gid, 0o700)
+    return service
+
+
+def _write_keys(settings: SshdSettings, login: str, public_keys: Sequence[str]) -> None:
     settings.keys_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
     # "restrict": no forwarding, pty or rc file for this key, whatever sshd_config says.
-    keys = "".join(f"restrict {key}\n" for key in account.public_keys)
-    write_atomically(settings.keys_dir / account.login, keys.encode("ascii"), mode=0o644)
+    keys = "".join(f"restrict {key}\n" for key in public_keys)
+    write_atomically(settings.keys_dir / login, keys.encode("ascii"), mode=0o644)
 
 
-def _user(login: str) -> pwd.struct_passwd:
+def _user(login: str, marker: str = MARKER) -> pwd.struct_passwd:
     try:
         user = pwd.getpwnam(login)
     except KeyError:
-        _run(["useradd", "-M", "-d", "/", "-s", NOLOGIN, "-c", MARKER, login])
+        _run(["useradd", "-M", "-d", "/", "-s", NOLOGIN, "-c", marker, login])
         user = pwd.getpwnam(login)
-    if user.pw_gecos != MARKER:
+    if user.pw_gecos != marker:
         raise SshdError(f"login {login!r} is a system user that cnss-edi did not create")
     # '*': no password can match, yet the account is not locked (useradd's '!' is, for sshd).
     _run(["usermod", "-p", "*", login])
@@ -163,8 +200,8 @@ def _base(root: Path) -> None:
         raise SshdError(f"{root}: the boxes' folder must be a root-owned directory, mode 0755")
 
 
-def _directory(path: Path, uid: int, gid: int) -> None:
-    """A real directory (never a link followed) with this owner and mode 0755."""
+def _directory(path: Path, uid: int, gid: int, mode: int = BOX_MODE) -> None:
+    """A real directory (never a link followed) with this owner and mode."""
     with contextlib.suppress(FileExistsError):
         path.mkdir(mode=BOX_MODE)
     try:
@@ -175,7 +212,7 @@ def _directory(path: Path, uid: int, gid: int) -> None:
         raise
     try:
         os.fchown(handle, uid, gid)
-        os.fchmod(handle, BOX_MODE)
+        os.fchmod(handle, mode)
     finally:
         os.close(handle)
 

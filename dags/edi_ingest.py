@@ -6,10 +6,21 @@ drop box) into at most 100 batches; **judge** (one mapped task per batch) judges
 order of receipt under its lock, writes the acknowledgements to `<outbox>/<login>/out/` and
 archives the inputs; **summarise** logs the totals.
 
-The boxes are on the worker's own filesystem for now. Configuration is read when a task runs,
-from the worker's environment: `CNSS_EDI_DATABASE_URL`, `CNSS_EDI_INBOX`, `CNSS_EDI_OUTBOX`,
-`CNSS_EDI_ARCHIVE` (default: `archive/` beside the inbox) and `CNSS_EDI_SETTLE` (seconds an
-upload must stay unchanged, default 2).
+**Where the boxes are.** With the Airflow connection `cnss_edi_sftp` (for instance
+`AIRFLOW_CONN_CNSS_EDI_SFTP=sftp://cnss-ingest@sftp:22?key_file=/keys/id&host_key=ssh-ed25519+AAAA…`)
+the boxes are on that SFTP server, reached as its service login: claim renames each upload
+into the server's `.processing/`, judge fetches it into `CNSS_EDI_INBOX/.processing/` and puts
+the acknowledgement in the declarant's `out/` on the server (a copy stays in `CNSS_EDI_OUTBOX`).
+Without it, `CNSS_EDI_INBOX` is a local inbox of boxes (`<login>/in/`).
+
+Configuration is read when a task runs, from the worker's environment: `CNSS_EDI_DATABASE_URL`,
+`CNSS_EDI_INBOX`, `CNSS_EDI_OUTBOX`, `CNSS_EDI_ARCHIVE` (default: `archive/` beside the inbox)
+and `CNSS_EDI_SETTLE` (seconds an upload must stay unchanged, default 2).
+
+**Alerts.** A run not finished 30 minutes after it was queued means uploads are waiting that
+long: Airflow's deadline alert calls `cnss_edi.alerts.ingest_late` (an ERROR in the triggerer's
+log, and an email to `CNSS_EDI_OPS_EMAIL` through `cnss_edi_smtp`). The claim task also warns
+about receipts claimed more than 30 minutes ago and still not judged.
 
 A rejected declaration is a normal outcome (its acknowledgement says why). An internal error
 fails the judge task, so that operators see it: the file stays claimed and the retry (or the
@@ -18,26 +29,13 @@ next run) judges it again. XCom carries counts and file ids only; logs never nam
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, dag, task
 
 MAX_BATCHES = 100  # mapped judge tasks per run
-
-
-def _config() -> tuple[str, Any, float]:
-    """(database url, Locations, settle seconds) from the environment, at run time."""
-    import os
-    from pathlib import Path
-
-    from cnss_edi.process import Locations
-
-    inbox = Path(os.environ["CNSS_EDI_INBOX"]).resolve()
-    archive = os.environ.get("CNSS_EDI_ARCHIVE") or inbox.parent / "archive"
-    locations = Locations(inbox, Path(os.environ["CNSS_EDI_OUTBOX"]).resolve(), Path(archive))
-    settle = float(os.environ.get("CNSS_EDI_SETTLE", "2"))
-    return os.environ["CNSS_EDI_DATABASE_URL"], locations, settle
+LATE = timedelta(minutes=30)  # a run this late means uploads wait that long for an answer
 
 
 @dag(
@@ -47,6 +45,14 @@ def _config() -> tuple[str, Any, float]:
     max_active_runs=1,
     tags=["cnss-edi", "ingest"],
     doc_md=__doc__,
+    # Airflow 3's deadline alert (SLAs are gone): the triggerer calls cnss_edi.alerts.
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=LATE,
+        callback=AsyncCallback(
+            "cnss_edi.alerts.ingest_late", kwargs={"minutes": int(LATE.total_seconds() // 60)}
+        ),
+    ),
     default_args={
         "owner": "cnss-edi-ops",
         "retries": 3,
@@ -63,15 +69,21 @@ def edi_ingest() -> None:
 
         from airflow.sdk import get_current_context
 
+        from cnss_edi import runtime
         from cnss_edi.inbox import claim_uploads
         from cnss_edi.store import Store
 
-        url, locations, settle = _config()
-        store = Store.open(url)
+        store = Store.open(runtime.database_url())
         try:
-            claimed = claim_uploads(locations, store=store, settle=settle)
+            with runtime.locations() as where:
+                claimed = claim_uploads(where, store=store, settle=runtime.settle())
+            oldest = min((r.claimed_at for r in store.pending_receipts()), default=None)
         finally:
             store.close()
+        if oldest is not None and datetime.now(UTC) - oldest > LATE:
+            logging.getLogger(__name__).error(
+                "receipts claimed since %s are still not judged", oldest.isoformat()
+            )
         for refused in claimed.refused:
             logging.getLogger(__name__).warning("%s refused: %s", refused.where, refused.reason)
         queues = claimed.queues
@@ -86,13 +98,14 @@ def edi_ingest() -> None:
         import logging
         from collections import Counter
 
+        from cnss_edi import runtime
         from cnss_edi.inbox import judge_queues
         from cnss_edi.store import Store
 
-        url, locations, _ = _config()
-        store = Store.open(url)
+        store = Store.open(runtime.database_url())
         try:
-            run = judge_queues(batch, locations, store=store)
+            with runtime.locations() as where:
+                run = judge_queues(batch, where, store=store)
         finally:
             store.close()
         for refused in run.refused:
@@ -112,7 +125,8 @@ def edi_ingest() -> None:
         from collections import Counter
 
         totals: Counter[str] = Counter()
-        for result in results:
+        for index in range(len(results)):  # iterating would ask for one XCom past the end
+            result = results[index]
             totals.update(result["statuses"])
             totals["refused"] += result["refused"]
         for key in ("resumed", "refused", "waiting"):

@@ -190,6 +190,19 @@ def ceiling_for(period: str) -> int:
     return int(row["ceiling_centimes"])
 
 
+@lru_cache(maxsize=64)
+def allowance_per_child(period: str) -> tuple[int, ...]:
+    """Monthly family allowance in centimes for the 1st, 2nd, … child (at most 6 count), in
+    force for a YYYYMM period (allowances.csv)."""
+    amounts: dict[int, int] = {}
+    for row in _in_force(_read_csv("allowances.csv"), period):
+        for rank in range(int(row["children_from"]), int(row["children_to"]) + 1):
+            amounts[rank] = int(row["per_child_centimes"])
+    if sorted(amounts) != list(range(1, len(amounts) + 1)):
+        raise SchemaError(f"allowances.csv: child ranks with gaps for {period}")
+    return tuple(amounts[rank] for rank in sorted(amounts))
+
+
 @lru_cache(maxsize=1)
 def situations() -> dict[str, Situation]:
     """Situation codes by code ("" for normal work)."""

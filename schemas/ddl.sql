@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS declarant (
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+-- Where reminders and notices are announced (the files themselves go to the login's out/).
+ALTER TABLE declarant ADD COLUMN IF NOT EXISTS emails TEXT[] NOT NULL DEFAULT '{}';
 
 CREATE TABLE IF NOT EXISTS edi_file (
     id                   BIGSERIAL PRIMARY KEY,
@@ -157,3 +159,107 @@ CREATE TABLE IF NOT EXISTS preetabli_line (
 -- A b-tree here: each declaration reads its préétabli's lines back, and préétablis are loaded
 -- at month end, away from the deadline-day peak.
 CREATE INDEX IF NOT EXISTS preetabli_line_preetabli ON preetabli_line (preetabli_id);
+
+-- Payments received, from finance's CSV exports (`cnss-edi payments import`). A file is loaded
+-- whole or not at all, and once: its SHA-256 is unique. A payment is its bank reference: a row
+-- already loaded from another file (a cumulative export) is skipped, one that differs refuses
+-- the file.
+CREATE TABLE IF NOT EXISTS payment_file (
+    id          BIGSERIAL   PRIMARY KEY,
+    sha256      CHAR(64)    NOT NULL UNIQUE,
+    file_name   TEXT        NOT NULL,
+    rows        INTEGER     NOT NULL,             -- payments in the file
+    new_rows    INTEGER     NOT NULL,             -- of which not already loaded
+    imported_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS payment (
+    reference       TEXT    PRIMARY KEY,
+    affiliate       INTEGER NOT NULL,
+    period          CHAR(6) NOT NULL,
+    amount          BIGINT  NOT NULL CHECK (amount > 0),   -- centimes
+    paid_on         DATE    NOT NULL,
+    payment_file_id BIGINT  NOT NULL REFERENCES payment_file (id),
+    line_no         INTEGER NOT NULL                       -- in that file (1: the header)
+);
+-- What an employer paid for a period, by date: the penalties read it in that order.
+CREATE INDEX IF NOT EXISTS payment_period ON payment (affiliate, period, paid_on);
+
+-- A reminder sent (or being sent, in the transaction that decided it): never twice for the
+-- same employer, period and step, whatever reruns, retries or backfills do.
+CREATE TABLE IF NOT EXISTS reminder (
+    affiliate  INTEGER     NOT NULL,
+    period     CHAR(6)     NOT NULL,
+    step       SMALLINT    NOT NULL,  -- days before the deadline (0: on the day)
+    deadline   DATE        NOT NULL,
+    sent_on    DATE        NOT NULL,  -- the run's day
+    logins     TEXT[]      NOT NULL,
+    emails     INTEGER     NOT NULL,  -- messages handed to the SMTP server
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (affiliate, period, step)
+);
+
+-- The monthly reconciliation (cnss-edi reconcile, the edi_reconcile DAG). Each run of a period
+-- is kept; the latest one is current (superseded_by IS NULL) and the earlier ones are history.
+-- `ran_at` is when the figures were read (one snapshot). The summary is the month in figures.
+CREATE TABLE IF NOT EXISTS reconciliation_run (
+    id            BIGSERIAL   PRIMARY KEY,
+    period        CHAR(6)     NOT NULL,
+    ran_at        TIMESTAMPTZ NOT NULL,
+    superseded_by BIGINT REFERENCES reconciliation_run (id) DEFERRABLE INITIALLY DEFERRED,
+    summary       JSONB       NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS reconciliation_run_current ON reconciliation_run (period)
+    WHERE superseded_by IS NULL;
+
+-- One row per employer and run: expected (a préétabli or a declarant account), declared or
+-- paying. Money in centimes; difference = paid - due.
+CREATE TABLE IF NOT EXISTS reconciliation (
+    run_id               BIGINT  NOT NULL REFERENCES reconciliation_run (id),
+    affiliate            INTEGER NOT NULL,
+    period               CHAR(6) NOT NULL,
+    status               TEXT    NOT NULL
+        CHECK (status IN ('balanced', 'underpaid', 'overpaid', 'not declared')),
+    expected             BOOLEAN NOT NULL,
+    declaration_id       BIGINT,              -- the current declaration; NULL: not declared
+    declaration_version  INTEGER,
+    versions             INTEGER NOT NULL,    -- declarations received (corrections + 1)
+    due                  BIGINT  NOT NULL,
+    paid                 BIGINT  NOT NULL,
+    difference           BIGINT  NOT NULL,
+    payments             INTEGER NOT NULL,
+    roster_employees     INTEGER,             -- NULL: no préétabli
+    declared_employees   INTEGER NOT NULL,
+    missing_employees    INTEGER NOT NULL,
+    unexpected_employees INTEGER NOT NULL,
+    declared_twice       INTEGER NOT NULL,
+    totals_differing     TEXT    NOT NULL,    -- declared totals the lines disagree with; '' none
+    PRIMARY KEY (run_id, affiliate)
+);
+
+-- Who is behind the counts: missing, unexpected, declared_twice (insured numbers only).
+CREATE TABLE IF NOT EXISTS reconciliation_employee (
+    run_id         BIGINT  NOT NULL REFERENCES reconciliation_run (id),
+    affiliate      INTEGER NOT NULL,
+    insured_number BIGINT  NOT NULL,
+    issue          TEXT    NOT NULL CHECK (issue IN ('missing', 'unexpected', 'declared_twice'))
+);
+CREATE INDEX IF NOT EXISTS reconciliation_employee_run ON reconciliation_employee (run_id, affiliate);
+
+CREATE TABLE IF NOT EXISTS reconciliation_branch (
+    run_id   BIGINT NOT NULL REFERENCES reconciliation_run (id),
+    branch   TEXT   NOT NULL,                 -- a branch, or 'unallocated': paid beyond the due
+    due      BIGINT NOT NULL,
+    received BIGINT NOT NULL,
+    PRIMARY KEY (run_id, branch)
+);
+
+-- The current result: one row per employer and period. Created once: CREATE OR REPLACE at
+-- every start would lock the view against finance's readers each time a worker connects.
+DO $$ BEGIN
+    IF to_regclass('reconciliation_current') IS NULL THEN
+        CREATE VIEW reconciliation_current AS
+            SELECT r.* FROM reconciliation r JOIN reconciliation_run u ON u.id = r.run_id
+            WHERE u.superseded_by IS NULL;
+    END IF;
+END $$;

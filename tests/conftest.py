@@ -18,8 +18,9 @@ from psycopg2.extensions import make_dsn
 
 from cnss_edi.postgres import LocalPostgres
 from cnss_edi.process import Locations
+from cnss_edi.reminders import Mailer
 from cnss_edi.store import Store
-from tests import sftp
+from tests import mail, sftp
 
 # In CI, Hypothesis draws the same examples every run: a submission lands or fails on its own
 # merits, not on a lucky draw. Locally it keeps exploring (and remembers what it found).
@@ -84,3 +85,10 @@ def sftp_server() -> Iterator[sftp.SftpServer]:
     and files are deleted at the end. Skipped when not root or sshd is missing."""
     with sftp.running_server() as server:
         yield server
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailer, mail.Inbox]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives."""
+    with mail.running_smtp() as (port, inbox):
+        yield Mailer("127.0.0.1", port, "edi@cnss.example"), inbox

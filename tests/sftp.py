@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,7 +25,17 @@ import paramiko
 import pytest
 
 from cnss_edi.accounts import Account, Kind
-from cnss_edi.sshd import MARKER, SSHD, SshdSettings, deprovision, provision, write_config
+from cnss_edi.remote import ServerAddress
+from cnss_edi.sshd import (
+    MARKER,
+    SERVICE_MARKER,
+    SSHD,
+    SshdSettings,
+    deprovision,
+    provision,
+    provision_service,
+    write_config,
+)
 
 MOUNT = Path("/mnt")  # exists everywhere; overlaid inside sshd's namespace only
 START_TIMEOUT = 10.0
@@ -67,9 +77,10 @@ class SftpServer:
             port=free_port(),
             chroot_path=MOUNT / "boxes",
             keys_path=MOUNT / "keys",
+            service=self.login("ingest"),
         )
         self.accounts: dict[str, Account] = {}  # what the config says now
-        self.users: set[str] = set()  # every login provisioned: deleted at close()
+        self.users: set[str] = {self.settings.service}  # every login made: deleted at close()
         self.process: subprocess.Popen[bytes] | None = None
         self._affiliates = itertools.count(7_000_001)
         self._keys = itertools.count()
@@ -95,6 +106,9 @@ class SftpServer:
     # -- the daemon ------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.service_key_file = self.new_key_file()
+        self.service_key = paramiko.Ed25519Key.from_private_key_file(str(self.service_key_file))
+        provision_service([public_line(self.service_key)], self.settings)
         write_config(list(self.accounts.values()), self.settings)
         script = 'mount --bind "$1" "$2" && exec "$3" -D -e -f "$4"'
         arguments = [self.base, MOUNT, SSHD, self.settings.config_path]
@@ -105,6 +119,9 @@ class SftpServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
+                # Out of the terminal's process group: a Ctrl-C there is for the program that
+                # owns sshd (make airflow), which stops it after whatever still uses it.
+                start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT
         while not self.settings.pid_file.exists():  # written once sshd listens
@@ -141,23 +158,32 @@ class SftpServer:
         kind: Kind = "employer",
         allow_from: tuple[str, ...] = (),
         keys: int = 1,
+        affiliates: tuple[int, ...] = (),
+        reload: bool = True,
     ) -> Declarant:
-        """A new account with `keys` fresh ed25519 keys, provisioned, sshd reloaded."""
+        """A new account with `keys` fresh ed25519 keys, provisioned, sshd reloaded (unless
+        not `reload`: many accounts at once, then configure())."""
         private = tuple(self.new_key() for _ in range(keys))
-        affiliates = tuple(next(self._affiliates) for _ in range(1 if kind == "employer" else 2))
+        count = 1 if kind == "employer" else 2
+        affiliates = affiliates or tuple(next(self._affiliates) for _ in range(count))
         account = Account(
             self.login(name), kind, affiliates, allow_from, tuple(public_line(k) for k in private)
         )
-        return Declarant(self.update(account), private)
+        return Declarant(self.update(account, reload=reload), private)
 
-    def update(self, account: Account) -> Account:
+    def update(self, account: Account, *, reload: bool = True) -> Account:
         """Provision the account as it now is, rewrite the config, reload sshd."""
         account = account.checked()
         self.users.add(account.login)
         provision(account, self.settings)
         self.accounts[account.login] = account
-        write_config(list(self.accounts.values()), self.settings)
+        if reload:
+            self.configure()
         return account
+
+    def configure(self) -> None:
+        """Write sshd's config for every account and reload it."""
+        write_config(list(self.accounts.values()), self.settings)
 
     def change(self, declarant: Declarant, **changes: object) -> Account:
         return self.update(replace(declarant.account, **changes))  # type: ignore[arg-type]
@@ -170,11 +196,14 @@ class SftpServer:
 
     def new_key(self) -> paramiko.PKey:
         """A fresh ed25519 key (paramiko cannot generate one: ssh-keygen does)."""
+        return paramiko.Ed25519Key.from_private_key_file(str(self.new_key_file()))
+
+    def new_key_file(self) -> Path:
         path = self.base / f"client_key_{next(self._keys)}"
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(path)], check=True
         )
-        return paramiko.Ed25519Key.from_private_key_file(str(path))
+        return path
 
     # -- clients ---------------------------------------------------------------------------
 
@@ -199,6 +228,22 @@ class SftpServer:
             assert client is not None
             with client:
                 yield client
+
+    @property
+    def address(self) -> ServerAddress:
+        """How the ingest pipeline reaches this server, as its service login."""
+        host_key = paramiko.Ed25519Key.from_private_key_file(str(self.host_key))
+        return ServerAddress(
+            self.settings.listen_address,
+            self.settings.port,
+            self.settings.service,
+            self.service_key_file,
+            public_line(host_key),
+        )
+
+    def service(self) -> AbstractContextManager[paramiko.SFTPClient]:
+        """An SFTP session as the ingest pipeline's service login."""
+        return self.sftp(self.settings.service, self.service_key)
 
     def refused(self, login: str, key: paramiko.PKey) -> bool:
         """True if sshd refuses this login with this key."""
@@ -242,7 +287,7 @@ def delete_user(login: str) -> None:
         user = pwd.getpwnam(login)
     except KeyError:
         return
-    if user.pw_gecos != MARKER:
+    if user.pw_gecos not in (MARKER, SERVICE_MARKER):
         return
     for _ in range(50):  # a session child may still be exiting
         if subprocess.run(["userdel", login], capture_output=True).returncode == 0:

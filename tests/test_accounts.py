@@ -42,6 +42,8 @@ def test_an_account_is_normalised_and_checked():
         (Account("emp", "accountant", ()), "at least one"),
         (Account("emp", "employer", (12345678,)), "7-digit"),
         (Account("emp", "employer", (1234567,), ("not-a-net",)), "network"),
+        (Account("emp", "employer", (1234567,), emails=("paie at example.ma",)), "email"),
+        (Account("emp", "employer", (1234567,), emails=("a@b.ma>, x@evil.ma",)), "email"),
         (Account("emp", "employer", (1234567,), (), ("ssh-ed25519 !!!",)), "base64"),
         (Account("emp", "employer", (1234567,), (), ("ssh-dss AAAA",)), "expected one of"),
         (Account("emp", "employer", (1234567,), (), ("ssh-rsa " + KEY.split()[1],)), "type"),
@@ -85,6 +87,8 @@ def test_the_account_command(tmp_path: Path, pg_conn_dsn: str) -> None:
         str(key),
         "--allow-from",
         "192.0.2.0/24",
+        "--email",
+        "paie@groupe-z.ma",
         *db,
         check_code=0,
     )
@@ -99,6 +103,7 @@ def test_the_account_command(tmp_path: Path, pg_conn_dsn: str) -> None:
             "affiliates": ["1234567", "1234575"],
             "allow_from": ["192.0.2.0/24"],
             "keys": 1,
+            "emails": ["paie@groupe-z.ma"],
         }
     ]
     wrong = run("account", "add", "emp", "--affiliate", "1234567", "--affiliate", "1234575", *db)
@@ -108,6 +113,8 @@ def test_the_account_command(tmp_path: Path, pg_conn_dsn: str) -> None:
     run("account", "remove-key", "groupe-z", "--key", str(key), *db, check_code=0)
     run("account", "remove", "groupe-z", *db, check_code=0)
     assert run("account", "list", *db, check_code=0).stdout == ""
+    service = run("account", "service", "--key", str(key), *db)
+    assert (service.returncode, "needs --sftp-root" in service.stderr) == (2, True)
 
 
 def test_a_box_declares_for_its_logins_affiliates_only(store, places):

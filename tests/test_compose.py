@@ -8,11 +8,14 @@ import ast
 import re
 import shutil
 import subprocess
+import urllib.parse
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from cnss_edi.dropbox import SERVICE_LOGIN
 
 yaml = pytest.importorskip("yaml")
 
@@ -252,7 +255,8 @@ def test_every_referenced_file_exists(services: dict[str, dict[str, Any]]) -> No
 
 
 def _dag_variables() -> set[str]:
-    tree = ast.parse((ROOT / "dags/edi_ingest.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "cnss_edi/runtime.py").read_text(encoding="utf-8"))  # the DAGs'
+
     names = set()
     for node in ast.walk(tree):
         value = node.value if isinstance(node, ast.Constant) else None
@@ -261,25 +265,44 @@ def _dag_variables() -> set[str]:
     return names
 
 
-def test_the_workers_have_the_ingest_configuration(
+def test_the_workers_reach_the_boxes_over_sftp(
     compose: dict[str, Any], services: dict[str, dict[str, Any]]
 ) -> None:
     variables = _dag_variables()
     assert {"CNSS_EDI_DATABASE_URL", "CNSS_EDI_INBOX", "CNSS_EDI_OUTBOX"} <= variables
     worker = env(services["airflow-worker"])
     assert variables <= set(worker), sorted(variables - set(worker))
-    # The inbox is the SFTP server's chroot root, on a volume both containers mount.
+    assert "user" not in services["airflow-worker"]  # Airflow's own user, not root
+    address = urllib.parse.urlsplit(worker["AIRFLOW_CONN_CNSS_EDI_SFTP"])
+    extra = dict(urllib.parse.parse_qsl(address.query))
     sftp = services["sftp"]
-    assert worker["CNSS_EDI_INBOX"] == env(sftp)["CNSS_EDI_SFTP_ROOT"]
-    mounts = {
-        str(v).split(":")[1]: str(v).split(":")[0] for v in services["airflow-worker"]["volumes"]
+    assert (address.scheme, address.hostname, address.username) == ("sftp", "sftp", SERVICE_LOGIN)
+    assert f"127.0.0.1:{address.port}:{address.port}" in sftp["ports"]
+    mounts = _mounts(services["airflow-worker"])
+    sftp_mounts = _mounts(sftp)
+    # The service key and the host key: made by the sftp entrypoint on a volume the worker
+    # mounts read-only.
+    entrypoint = (ROOT / "deploy/sftp/entrypoint.py").read_text(encoding="utf-8")
+    assert 'folder / "id_ed25519"' in entrypoint
+    key_folder = env(sftp)["CNSS_EDI_SSHD_DIR"]
+    assert extra == {
+        "key_file": f"{key_folder}/service/id_ed25519",
+        "host_key_file": f"{key_folder}/host_key.pub",
     }
-    sftp_mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in sftp["volumes"]}
-    for variable in ("CNSS_EDI_INBOX", "CNSS_EDI_OUTBOX", "CNSS_EDI_ARCHIVE"):
-        on = [m for m in mounts if (worker[variable] + "/").startswith(m.rstrip("/") + "/")]
-        assert on, f"{variable} is on no volume of the worker"
-        assert mounts[on[0]] in compose["volumes"], f"{variable} is not on a named volume"
-        assert sftp_mounts.get(on[0]) == mounts[on[0]], f"{variable} is not shared with sftp"
+    assert mounts[key_folder] == (sftp_mounts[key_folder][0], "ro")
+    # The archive outlives the worker; its inbox and outbox are its own scratch copies.
+    archive = mounts[worker["CNSS_EDI_ARCHIVE"]][0]
+    assert archive in compose["volumes"]
+    assert services["airflow-worker"]["depends_on"]["sftp"] == {"condition": "service_healthy"}
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Mount point → (source, mode)."""
+    found = {}
+    for volume in service.get("volumes") or []:
+        source, target, *mode = str(volume).split(":")
+        found[target] = (source, mode[0] if mode else "rw")
+    return found
 
 
 def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:

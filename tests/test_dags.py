@@ -3,11 +3,14 @@ against a real PostgreSQL through dag.test() (in-process: no scheduler, no API s
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,15 @@ import pytest
 from schemas import field
 from tests.boxes import box, deliver
 from tests.db import acknowledgements, query
+from tests.e2e import (
+    Scenario,
+    ingest_dag,
+    ingest_environment,
+    run_edi_ingest,
+    task_logs,
+    xcoms,
+)
+from tests.sftp import running_server
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
 pytestmark = pytest.mark.skipif(
@@ -64,7 +76,8 @@ def test_every_dag_file_imports_and_is_documented_and_owned(airflow):
 
 
 def test_parsing_a_dag_file_opens_no_socket_and_imports_no_cnss_edi(tmp_path):
-    """What the scheduler pays on every parse: airflow.sdk, nothing of ours, no network."""
+    """What the scheduler pays on every parse: airflow.sdk, nothing of ours (but the alert
+    callback), no network."""
     probe = f"""
 import socket, sys, runpy
 import airflow.sdk
@@ -75,7 +88,10 @@ socket.create_connection = refuse
 before = set(sys.modules)
 for path in {sorted(str(p) for p in DAGS.glob("*.py"))!r}:
     runpy.run_path(path)
-ours = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in
+# cnss_edi.alerts is the one exception: Airflow imports a deadline callback's path to check
+# it, and that module needs only the standard library.
+ours = sorted(m for m in set(sys.modules) - before - {{"cnss_edi", "cnss_edi.alerts"}}
+              if m.split(".")[0] in
               ("cnss_edi", "validators", "transforms", "schemas", "pandas", "pyarrow", "psycopg2"))
 assert not ours, ours[:8]
 """
@@ -108,9 +124,8 @@ def test_edi_ingest_judges_every_box_and_logs_no_person(
     monkeypatch.setenv("CNSS_EDI_SETTLE", "0")
     secrets = personal(first) | personal(second)
     assert secrets
-    from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    dag = ingest_dag()
 
     run = dag.test()
 
@@ -143,9 +158,8 @@ def test_an_internal_error_fails_the_judge_task_and_leaves_the_file_claimed(
         raise ZeroDivisionError
 
     monkeypatch.setattr("cnss_edi.inbox.process_receipt", bug)
-    from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    dag = ingest_dag()
     for each in dag.tasks:
         each.retries = 0  # a retry would meet the same bug, 30 s later
 
@@ -155,3 +169,199 @@ def test_an_internal_error_fails_the_judge_task_and_leaves_the_file_claimed(
     assert (run.state, states["claim"], states["judge"]) == ("failed", "success", "failed")
     assert query(store, "SELECT count(*) FROM edi_file WHERE receipt_id IS NOT NULL") == [(0,)]
     assert len(store.pending_receipts()) == 1  # judged again by the next run
+
+
+@pytest.mark.slow
+def test_edi_ingest_over_sftp_answers_every_declarant_and_logs_no_person(
+    airflow, store, pg_conn_dsn, tmp_path, monkeypatch, caplog, capfd
+):
+    """The issue's scenario through a real sshd: A valid, B with errors, A a file for B's
+    affiliate, the accountant one file for each client; a run later, A the same bytes again."""
+    with running_server() as server:
+        scenario = Scenario.prepare(server, store, tmp_path)
+        for name, value in ingest_environment(server, pg_conn_dsn, tmp_path).items():
+            monkeypatch.setenv(name, value)
+        for number in range(len(scenario.rounds)):
+            scenario.upload(number)
+            assert run_edi_ingest() == "success"
+
+        rows = query(
+            store,
+            "SELECT depositor, file_name, status, finished_at IS NOT NULL FROM edi_file"
+            " WHERE receipt_id IS NOT NULL ORDER BY receipt_id",
+        )
+        assert sorted(rows) == sorted((*expected, True) for expected in scenario.expected)
+        assert rows[-1][2] == "duplicate"  # judged a run later
+        assert query(store, "SELECT count(*) FROM declaration") == [(3,)]
+        answers = scenario.acknowledgements()
+        statuses = {
+            login: sorted(re.findall(rb"<status>(\w+)</status>", b"".join(acks)))
+            for login, acks in answers.items()
+        }
+        assert statuses == {
+            scenario.a.login: [b"accepted", b"duplicate", b"rejected"],
+            scenario.b.login: [b"rejected"],
+            scenario.accountant.login: [b"accepted", b"accepted"],
+        }
+        assert b"COMPTE_DEPOSANT" in b"".join(answers[scenario.a.login])
+        home = Path(os.environ["AIRFLOW_HOME"])
+        logs = caplog.text + "".join(capfd.readouterr()) + xcoms(home) + task_logs(home)
+        assert "edi_ingest totals" in logs  # the scan reads the runs' logs
+        assert scenario.report(store, logs, scenario.isolation()) == {
+            "files": 6,
+            "accepted": 3,
+            "rejected": 2,
+            "duplicates": 1,
+            "acknowledgements": 6,
+            "isolation": "denied",
+            "pii_in_logs": 0,
+        }
+
+
+@pytest.mark.slow
+def test_edi_preetablis_publishes_each_employers_next_month_over_sftp(
+    airflow, store, pg_conn_dsn, tmp_path, monkeypatch
+):
+    """After a first edi_ingest run (A, the accountant's two clients accepted; B rejected),
+    the month-end DAG writes the three préétablis of 202611, in the right out/ folders."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    with running_server() as server:
+        scenario = Scenario.prepare(server, store, tmp_path)
+        for name, value in ingest_environment(server, pg_conn_dsn, tmp_path).items():
+            monkeypatch.setenv(name, value)
+        scenario.upload(0)
+        assert run_edi_ingest() == "success"
+        dag = DagBag(dag_folder=str(DAGS / "edi_preetablis.py")).dags["edi_preetablis"]
+
+        runs = [dag.test(run_conf={"period": "202611"}) for _ in range(2)]
+
+        assert [run.state for run in runs] == ["success"] * 2
+        preetablis = {
+            login: sorted(name for name in folder if name.startswith("AFFEBDS_"))
+            for login, folder in _out_names(scenario).items()
+        }
+        assert {login: len(names) for login, names in preetablis.items()} == {
+            scenario.a.login: 1,
+            scenario.b.login: 0,  # its declaration was rejected: nothing to build on
+            scenario.accountant.login: 2,
+        }
+        assert query(store, "SELECT count(*) FROM preetabli WHERE period = '202611'") == [(3,)]
+
+
+def _out_names(scenario: Scenario) -> dict[str, list[str]]:
+    found = {}
+    for declarant in (scenario.a, scenario.b, scenario.accountant):
+        with scenario.server.sftp(declarant.login, declarant.keys[0]) as client:
+            found[declarant.login] = client.listdir("/out")
+    return found
+
+
+@pytest.mark.slow
+def test_edi_reconcile_stores_the_month_twice_keeping_history_and_logs_no_person(
+    airflow, store, places, pg_conn_dsn, tmp_path, monkeypatch, caplog, capsys
+):
+    """No SFTP: the month is judged from local boxes, payments imported, then the DAG runs
+    twice for it (a re-run after late payments); a month whose deadline is ahead is skipped."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.month import PERIOD, build
+
+    month = build(store, places)
+    reports = tmp_path / "reports"
+    monkeypatch.setenv("CNSS_EDI_DATABASE_URL", pg_conn_dsn)
+    monkeypatch.setenv("CNSS_EDI_REPORTS", str(reports))
+    secrets = set().union(*(personal(path) for path in places.archive.rglob("*_DS_*.txt")))
+    assert secrets
+    dag = DagBag(dag_folder=str(DAGS / "edi_reconcile.py")).dags["edi_reconcile"]
+
+    runs = [dag.test(run_conf={"period": PERIOD}) for _ in range(2)]
+
+    assert [run.state for run in runs] == ["success"] * 2
+    assert query(
+        store,
+        "SELECT count(*), count(*) FILTER (WHERE superseded_by IS NULL) FROM reconciliation_run",
+    ) == [(2, 1)]
+    current = dict(query(store, "SELECT affiliate, status FROM reconciliation_current"))
+    assert current[month.underpaid] == "underpaid"
+    assert current[month.corrected] == "balanced"
+    assert (reports / PERIOD / f"reconciliation_{PERIOD}.parquet").exists()
+    logs = caplog.text + "".join(capsys.readouterr())
+    assert f"reconciliation {PERIOD}: run 2," in logs
+    assert [secret for secret in secrets if secret in logs] == []
+
+    today = dt.date.today()
+    ahead = f"{today.year + today.month // 12}{today.month % 12 + 1:02d}"
+    skipped = dag.test(run_conf={"period": ahead})
+    states = {ti.task_id: ti.state for ti in skipped.get_task_instances()}
+    assert states == {"choose_period": "skipped", "reconcile": "skipped"}
+    assert query(store, "SELECT count(*) FROM reconciliation_run") == [(2,)]
+
+
+@pytest.mark.slow
+def test_edi_reminders_reminds_over_sftp_and_smtp_once(
+    airflow, store, pg_conn_dsn, tmp_path, monkeypatch, smtp
+):
+    """After a first edi_ingest run, B (its declaration rejected) is the one employer of
+    202610 without a declaration: two days before the deadline it gets a notice in its out/
+    and an email, once, however often the DAG runs that day."""
+    from dataclasses import replace
+    from datetime import datetime
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from cnss_edi import accounts
+
+    mailer, inbox = smtp
+    with running_server() as server:
+        scenario = Scenario.prepare(server, store, tmp_path)
+        accounts.save(store, replace(scenario.b.account, emails=("paie@b.example",)))
+        for name, value in ingest_environment(server, pg_conn_dsn, tmp_path).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_CNSS_EDI_SMTP", f"smtp://{mailer.host}:{mailer.port}?from=edi%40cnss.ma"
+        )
+        scenario.upload(0)
+        assert run_edi_ingest() == "success"
+        dag = DagBag(dag_folder=str(DAGS / "edi_reminders.py")).dags["edi_reminders"]
+
+        day = datetime(2026, 11, 8, 8, tzinfo=UTC)  # 202610 is due on 2026-11-10
+        runs = [dag.test(logical_date=day), dag.test(logical_date=day + timedelta(hours=1))]
+
+        assert [run.state for run in runs] == ["success"] * 2
+        notices = {
+            login: [n for n in names if n.startswith("RAPPEL_")]
+            for login, names in _out_names(scenario).items()
+        }
+        assert notices == {
+            scenario.a.login: [],
+            scenario.b.login: [f"RAPPEL_{scenario.b.account.affiliates[0]:07d}_202610_J-2.txt"],
+            scenario.accountant.login: [],
+        }
+        assert [(m["To"], m["From"]) for m in inbox.messages] == [("paie@b.example", "edi@cnss.ma")]
+
+
+def test_a_late_ingest_run_raises_an_alert_the_operations_team_sees(caplog, smtp, monkeypatch):
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from cnss_edi import alerts
+
+    dag = DagBag(dag_folder=str(DAGS / "edi_ingest.py")).dags["edi_ingest"]
+    (deadline,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    assert deadline.interval == timedelta(minutes=30)
+    assert deadline.callback.path == "cnss_edi.alerts.ingest_late"
+    mailer, inbox = smtp
+    monkeypatch.setenv("CNSS_EDI_OPS_EMAIL", "ops@cnss.example")
+    monkeypatch.setenv("AIRFLOW_CONN_CNSS_EDI_SMTP", f"smtp://{mailer.host}:{mailer.port}")
+
+    context = {"dag_run": SimpleNamespace(run_id="scheduled__2026-12-10T09:00")}
+    text = asyncio.run(alerts.ingest_late(context, **deadline.callback.kwargs))
+
+    assert "scheduled__2026-12-10T09:00 not finished 30 minutes" in text
+    assert text in caplog.text
+    assert [(m["To"], m.get_content().strip()) for m in inbox.messages] == [
+        ("ops@cnss.example", text)
+    ]

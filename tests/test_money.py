@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from transforms.money import apply_rate, exact_row_sums, format_mad
+from transforms.money import apply_rate, exact_row_sums, format_mad, prorate
 
 NNBSP = "\u202f"  # narrow no-break space: the French thousands separator
 
@@ -112,3 +113,22 @@ def test_format_mad(centimes, text):
 def test_exact_row_sums(rows):
     assert exact_row_sums(np.array(rows, dtype=np.int64)) == [sum(row) for row in rows]
     assert exact_row_sums(np.empty((2, 0), dtype=np.int64)) == [0, 0]
+
+
+@pytest.mark.parametrize(
+    ("amount", "part", "whole", "expected"),
+    [
+        (600_000, 200_000, 1_200_000, 100_000),  # a sixth of the payment goes to AMO
+        (1, 1, 2, 1),  # half a centime rounds up
+        (1, 1, 3, 0),  # a third does not
+        (2, 1, 3, 1),  # two thirds do
+        (5, 0, 7, 0),  # nothing owed on that side
+        (5, 3, 0, 0),  # nothing owed at all: nothing to split
+        (10**13 + 1, 10**13 - 1, 10**13, 10**13),  # 10**13 - 1e-13; past 2**62: Python integers
+    ],
+)
+def test_prorate_splits_half_up_and_exactly(amount, part, whole, expected) -> None:
+    got = prorate(np.array([amount]), np.array([part]), np.array([whole]))
+    assert got.tolist() == [expected]
+    if whole:
+        assert expected == int(Fraction(amount * part, whole) + Fraction(1, 2))

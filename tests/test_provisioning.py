@@ -46,6 +46,20 @@ def test_an_account_is_stored_then_made_real_then_undone(store, own_sshd):
     assert (own_sshd.settings.root / login / "in" / "a.txt").exists()  # its files stay
 
 
+def test_the_service_login_gets_new_keys_and_keeps_the_declarants(store, own_sshd):
+    employer = own_sshd.add("emp_a")
+    accounts.save(store, employer.account)
+    old, new = own_sshd.service_key, own_sshd.new_key()
+
+    provisioning.apply_service(store, [sftp.public_line(new)], own_sshd.settings)
+
+    assert own_sshd.refused(own_sshd.settings.service, old)
+    with own_sshd.sftp(own_sshd.settings.service, new) as client:
+        assert sorted(client.listdir("/")) == [".processing", employer.login]
+    with own_sshd.sftp(employer.login, employer.keys[0]) as client:
+        assert sorted(client.listdir("/")) == ["in", "out"]
+
+
 def test_settings_make_the_host_key_once(tmp_path):
     first = provisioning.settings(tmp_path / "boxes", tmp_path / "sshd", listen="127.0.0.1", port=2)
     key = first.host_key.read_bytes()

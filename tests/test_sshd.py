@@ -59,7 +59,11 @@ def test_render_is_sorted_and_deterministic() -> None:
     a, b = account("emp_a"), account("emp_b", affiliate=7654321)
     config = render_config([b, a], SETTINGS)
     assert config == render_config([a, b], SETTINGS) == render_config([b, a], SETTINGS)
-    assert list(blocks(config)) == ["Match User emp_a", "Match User emp_b"]
+    assert list(blocks(config)) == [
+        "Match User cnss-ingest",
+        "Match User emp_a",
+        "Match User emp_b",
+    ]
     assert "${" not in config
     assert "#%" not in config
 
@@ -111,12 +115,26 @@ def test_render_allow_from_restricts_the_login_to_its_networks() -> None:
     assert "AllowUsers emp_b" not in lines
 
 
-def test_render_without_accounts_lets_nobody_in() -> None:
-    directives = [
-        line for line in render_config([], SETTINGS).splitlines() if not line.startswith("#")
+def test_render_without_accounts_lets_only_the_service_in() -> None:
+    config = render_config([], SETTINGS)
+    directives = [line for line in config.splitlines() if not line.startswith("#")]
+    assert [line for line in directives if line.startswith("AllowUsers")] == [
+        "AllowUsers cnss-ingest"
     ]
-    assert "DenyUsers *" in directives
-    assert not [line for line in directives if line.startswith(("AllowUsers", "Match"))]
+    assert blocks(config) == {
+        "Match User cnss-ingest": [
+            "ChrootDirectory /srv/cnss-edi/boxes",  # the root: every box, and .processing/
+            "ForceCommand internal-sftp -u 022 -P symlink,hardlink",
+            "AllowTcpForwarding no",
+            "X11Forwarding no",
+            "PermitTTY no",
+        ]
+    }
+
+
+def test_render_refuses_a_declarant_named_like_the_service() -> None:
+    with pytest.raises(SshdError, match="service login"):
+        render_config([account("cnss-ingest")], SETTINGS)
 
 
 def test_render_uses_what_sshd_sees() -> None:
@@ -168,14 +186,17 @@ def test_write_config_installs_only_what_sshd_accepts(
 def test_provision_sets_the_permission_recipe_idempotently(sftp_server: SftpServer) -> None:
     declarant = sftp_server.add("recipe")
     provision(declarant.account, sftp_server.settings)  # again: same result, no error
-    box = sftp_server.settings.root / declarant.login
-    uid = box.joinpath("in").stat().st_uid
-    assert uid != 0
-    assert [_owner_mode(p) for p in (box, box / "in", box / "out")] == [
+    root = sftp_server.settings.root
+    box = root / declarant.login
+    service = pwd.getpwnam(sftp_server.settings.service)
+    assert [_owner_mode(p) for p in (root, box, box / "in", box / "out", root / ".processing")] == [
         (0, 0o755),
-        (uid, 0o755),
         (0, 0o755),
+        (service.pw_uid, 0o770),
+        (service.pw_uid, 0o755),
+        (service.pw_uid, 0o700),
     ]
+    assert (box / "in").stat().st_gid == pwd.getpwnam(declarant.login).pw_gid
     keys = sftp_server.settings.keys_dir / declarant.login
     assert _owner_mode(keys) == (0, 0o644)
     assert keys.read_text() == f"restrict {declarant.account.public_keys[0]}\n"

@@ -10,14 +10,39 @@ from schemas import RATE_SCALE
 def apply_rate(base_centimes: np.ndarray, rate_millionths: int | np.ndarray) -> np.ndarray:
     """base × rate, rounded half-up to the centime, in exact integer arithmetic.
 
-    `rate_millionths` may be an array that broadcasts against the bases: a column of rates
-    against a matrix of bases prices every branch and share in one call.
-
     Bases are non-negative (the EDI format cannot carry a sign), so half-up and half-away-
-    from-zero agree. The product stays far below 2**63: a 13-digit salary times 10**6.
+    from-zero agree. The product stays far below 2**63: a 13-digit salary times 10**6. A rate
+    may also be an array that broadcasts against the bases: one per base (penalties: each
+    month of delay has its own), or a column of rates against a matrix of bases
+    (contributions: every branch and share in one call).
     """
     base = np.asarray(base_centimes, dtype=np.int64)
     return (base * rate_millionths + RATE_SCALE // 2) // RATE_SCALE
+
+
+def prorate(amount: np.ndarray, part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """amount × part / whole, rounded half-up to the centime, exact; 0 where whole is 0.
+
+    Splits a partial payment between groups of branches in proportion to what each owes
+    (0 ≤ part ≤ whole, amounts non-negative). half-up(a·p/w) = ⌊(2·a·p + w) / (2·w)⌋. The
+    product passes 2**62 only past about 20 million MAD paid on as much owed (in centimes):
+    then it is computed on Python integers, slower but exact.
+    """
+    a, p, w = (np.asarray(x, dtype=np.int64) for x in (amount, part, whole))
+    if a.size == 0:
+        return a.copy()
+    divisor = np.where(w == 0, 1, w)
+    if int(np.abs(a).max()) * int(np.abs(p).max()) < 2**62:
+        out = (2 * a * p + divisor) // (2 * divisor)
+    else:
+        out = np.array(
+            [
+                (2 * int(x) * int(y) + int(z)) // (2 * int(z))
+                for x, y, z in zip(a, p, divisor, strict=True)
+            ],
+            dtype=np.int64,
+        )
+    return np.where(w == 0, 0, out)
 
 
 def exact_sum(values: np.ndarray) -> int:
