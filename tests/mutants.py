@@ -183,6 +183,27 @@ MUTANTS = (
         ("tests/test_compose.py",),
     ),
     Mutant(
+        "préétabli lines read back in table order",
+        "cnss_edi/store.py",
+        "        if (line_no[1:] < line_no[:-1]).any():",
+        "        if False:",
+        ("tests/test_store.py",),
+    ),
+    Mutant(
+        "binary COPY wraps an integer too wide for its column",
+        "cnss_edi/pgcopy.py",
+        "    if width < 8 and len(values) and (values.min() < -limit or values.max() >= limit):",
+        "    if False:",
+        ("tests/test_pgcopy.py",),
+    ),
+    Mutant(
+        "a 19-digit field past int64's maximum decodes as valid",
+        "transforms/parse.py",
+        "        valid[layout.wide] &= values[layout.wide] <= np.uint64(INT64_MAX)",
+        "        pass",
+        ("tests/test_parse.py",),
+    ),
+    Mutant(
         "a log line carries the file's bytes (names, salaries, CINs)",
         "cnss_edi/process.py",
         '        "file %s (%s): %s, %d anomalies",\n        outcome.file_id,',
