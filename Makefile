@@ -60,6 +60,8 @@ demo: $(STAMP) postgres-bin  ## sample files in, declarations, acknowledgements 
 	  CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi account add emp-$$affiliate --affiliate $$affiliate >/dev/null; done
 	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi deadline 202611
 	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi reminders 202611
+	@# Today's penalties: 202610 was due on 10 November; its declarations arrive now, unpaid.
+	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi penalties run --outbox $(DEMO)/outbox
 	CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi quality --period 202610 --out $(DEMO)/reports
 	@CNSS_EDI_HOME=$(DEMO_HOME) $(BIN)/cnss-edi report --period 202610 --out $(DEMO)/reports
 

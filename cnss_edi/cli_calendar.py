@@ -1,4 +1,5 @@
-"""The calendar commands of `cnss-edi`: deadlines, payments, penalties, reminders.
+"""The calendar commands of `cnss-edi`: deadlines, payments, penalties (a quote, and the
+run), reminders.
 
 Kept beside cli.py (which registers them with `add_commands`) so that each stays readable; they
 share its exit codes. A usage error is printed here and returned as exit 2, not raised: under
@@ -133,6 +134,44 @@ def cmd_penalty(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_penalties_run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from cnss_edi.acknowledgement import MOROCCO
+    from cnss_edi.cli import _database_url
+    from cnss_edi.penalty_run import notices_of, run
+    from cnss_edi.process import NOWHERE
+    from cnss_edi.store import Store
+    from transforms.money import format_mad
+
+    day = args.day or dt.datetime.now(MOROCCO).date()
+    store = Store.open(_database_url(args.database_url))
+    try:
+        done = run(store, day, replace(NOWHERE, outbox=Path(args.outbox).resolve()))
+        listed, count = notices_of(store, day)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"day": day.isoformat(), **done}))
+        return OK
+    print(
+        f"penalties as of {day.isoformat()}: {done['assessed']} period(s) of an employer past "
+        f"their deadline, {done['owing']} owing; {done['written']} new amount(s) stored, "
+        f"{done['published']} notice(s) written"
+    )
+    for owed in listed:
+        print(
+            f"  {owed.affiliate:07d} {owed.period}: majoration {format_mad(owed.majoration)} "
+            f"({owed.months_late} month(s)), astreinte {format_mad(owed.astreinte)} "
+            f"({owed.astreinte_months} month(s)), total {format_mad(owed.total)}: "
+            f"{owed.notice_name}"
+        )
+    if count > len(listed):
+        print(f"  … and {count - len(listed)} more notice(s) of that day")
+    return OK
+
+
 def penalty_quote(args: argparse.Namespace) -> dict[str, Any]:
     """What an employer owes in penalties if it pays (and declares) on the given days."""
     import pandas as pd
@@ -216,7 +255,37 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     due.set_defaults(handler=cmd_deadline)
     _payments_parser(commands)
     _penalty_parser(commands)
+    _penalties_parser(commands)
     _reminders_parser(commands)
+
+
+def _penalties_parser(commands: argparse._SubParsersAction) -> None:
+    from cnss_edi.cli import _database_option
+
+    penalties = commands.add_parser(
+        "penalties",
+        help="late penalties of every employer (database)",
+        description="Late penalties of every employer with an accepted declaration.",
+    )
+    actions = penalties.add_subparsers(dest="action", required=True, metavar="ACTION")
+    compute = actions.add_parser(
+        "run",
+        help="compute, store and notify the penalties as of a day (again: no change)",
+        description="For every employer and every period whose deadline has passed by DAY, "
+        "compute the majorations on what was unpaid and the astreinte for a late or missing "
+        "declaration, from the declarations received and the payments made by DAY; store each "
+        "amount that changed, and write its penalty notice (XML) into <outbox>/<login>/out/ "
+        "for every login declaring for the employer. What the edi_penalties DAG does each "
+        "day. Running a day again changes nothing.",
+        epilog="Exit codes: 0 computed, 2 wrong option, 3 database failure.",
+    )
+    compute.add_argument(
+        "--day", type=_day, metavar="YYYY-MM-DD", help="the day computed (default: today, Morocco)"
+    )
+    compute.add_argument("--outbox", required=True, help="folder of the declarants' out/ folders")
+    compute.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    _database_option(compute)
+    compute.set_defaults(handler=cmd_penalties_run)
 
 
 def cmd_reminders(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg2 import sql
 
-from cnss_edi import accounts
+from cnss_edi import accounts, notices
 from cnss_edi.files import write_atomically
 from cnss_edi.process import Locations, load_preetabli
 from cnss_edi.records import encode, totals_of
@@ -67,7 +67,7 @@ def month_end(
     has a declarant account; counts by outcome (written, published, already, no declaration).
     `locations.archive` keeps the files; with `locations.server`, they go to each login's
     out/ on the SFTP server, else to <outbox>/<login>/out/."""
-    logins = _logins_by_affiliate(store)
+    logins = notices.holders(store)
     done: Counter[str] = Counter()
     for affiliate in sorted(logins):
         path = locations.archive / "preetablis" / period / name_of(affiliate, period)
@@ -187,23 +187,7 @@ def _company(declaration: Path) -> dict[str, object]:
     return {name: b01.raw(name)[:1] for name in HEADER_FIELDS} if len(b01) else blank
 
 
-def _logins_by_affiliate(store: Store) -> dict[int, list[str]]:
-    logins: dict[int, list[str]] = {}
-    for account in accounts.every(store):
-        for affiliate in account.affiliates:
-            logins.setdefault(affiliate, []).append(account.login)
-    return logins
-
-
-def _publish(path: Path, logins: list[str], locations: Locations) -> int:
-    """Put the file in each login's out/ where it is not yet; how many copies were written."""
-    raw, written = path.read_bytes(), 0
-    for login in logins:
-        if locations.server is not None:
-            written += locations.server.publish(f"{login}/out", path.name, raw)
-        else:
-            target = locations.outbox / login / "out" / path.name
-            if not target.exists() or target.read_bytes() != raw:
-                write_atomically(target, raw)
-                written += 1
-    return written
+def _publish(path: Path, holders: list[accounts.Account], locations: Locations) -> int:
+    """Put the file in each holder's out/ where it is not yet; how many copies were written."""
+    raw = path.read_bytes()
+    return sum(notices.publish(locations, a.login, path.name, raw) for a in holders)

@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from schemas import rates_for
-from transforms.contributions import ContributionSummary, declared_salaries, per_employee, summarise
+from transforms.contributions import (
+    Columns,
+    ContributionSummary,
+    amount_columns,
+    salary_columns,
+    summary_of,
+)
 from transforms.parse import ParsedFile
 from validators.lines import empty_entrants
 
 
 def contributions(
     parsed: ParsedFile, period: str, entrants: np.ndarray | None = None
-) -> tuple[pd.DataFrame, ContributionSummary]:
-    """Per-employee amounts (B02 lines, then real entrants) and the declaration's totals.
-    `entrants` masks the real B04 lines, when the caller has it already."""
+) -> tuple[Columns, ContributionSummary]:
+    """Per-employee salaries and amounts (B02 lines, then real entrants; numpy columns by
+    name) and the declaration's totals. `entrants` masks the real B04 lines, when the caller
+    has it already."""
     b02, b04 = parsed.block("B02"), parsed.block("B04")
     rates = rates_for(period)
     if entrants is None:
         entrants = ~empty_entrants(parsed)
-    salaries = declared_salaries(b02, b04, entrants)
-    amounts = per_employee(salaries, rates)
-    return pd.concat([salaries, amounts], axis=1), summarise(salaries, amounts, rates)
+    salaries = salary_columns(b02, b04, entrants)
+    amounts = amount_columns(salaries, rates)
+    return {**salaries, **amounts}, summary_of(salaries, amounts, rates)
 
 
 def price(parsed: ParsedFile, period: str) -> tuple[pa.Table, ContributionSummary]:
@@ -48,12 +54,12 @@ def price(parsed: ParsedFile, period: str) -> tuple[pa.Table, ContributionSummar
 
     lines = pa.table(
         {
-            "line_no": pa.array(amounts["line"].to_numpy()),
+            "line_no": pa.array(amounts["line"]),
             "block": pa.DictionaryArray.from_arrays(
                 pa.array(np.repeat(np.array([0, 1], dtype=np.int8), [len(b02), n04])),
                 ["B02", "B04"],
             ).cast(pa.string()),
-            "insured_number": pa.array(amounts["insured_number"].to_numpy()),
+            "insured_number": pa.array(amounts["insured_number"]),
             "full_name": texts(b02.strings("L_Nom_Prenom"), "L_Nom_Prenom"),
             "cin": texts(pa.nulls(len(b02), pa.string()), "L_Num_CIN"),
             "children": numbers("N_Enfants"),
@@ -62,12 +68,12 @@ def price(parsed: ParsedFile, period: str) -> tuple[pa.Table, ContributionSummar
             "af_net": numbers("N_AF_Net_A_Payer"),
             "af_to_reverse": numbers("N_AF_A_Reverser"),
             "days": numbers("N_Jours_Declares", "N_Nbr_Jours"),
-            "gross_salary": pa.array(amounts["gross"].to_numpy()),
-            "capped_salary": pa.array(amounts["capped"].to_numpy()),
+            "gross_salary": pa.array(amounts["gross"]),
+            "capped_salary": pa.array(amounts["capped"]),
             "situation": texts(b02.strings("L_Situation"), None),
             "control_sum": numbers("S_Ctr", "S_Ctr"),
-            "employer_contribution": pa.array(amounts["employer"].to_numpy()),
-            "employee_contribution": pa.array(amounts["employee"].to_numpy()),
+            "employer_contribution": pa.array(amounts["employer"]),
+            "employee_contribution": pa.array(amounts["employee"]),
         }
     )
     return lines, summary

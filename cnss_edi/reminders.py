@@ -24,8 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from cnss_edi import accounts
-from cnss_edi.files import write_atomically
+from cnss_edi import accounts, notices
 from cnss_edi.process import Locations
 from cnss_edi.store import Store
 from transforms.deadlines import deadline
@@ -80,7 +79,7 @@ class Plan:
 def plan(store: Store, period: str, steps: Sequence[int] = STEPS) -> Plan:
     """Who would be reminded for `period`, and when, as things stand (nothing is sent)."""
     due = deadline(period).deadline
-    holders = _by_affiliate(accounts.every(store))
+    holders = notices.holders(store)
     pending = _not_declared(store, period, sorted(holders))
     return Plan(
         period,
@@ -105,7 +104,7 @@ def remind(
     done: Counter[str] = Counter()
     if step is None:
         return done
-    logins = _by_affiliate(accounts.every(store))
+    logins = notices.holders(store)
     for affiliate in _not_declared(store, period, sorted(logins)):
         with store.transaction() as cursor:
             cursor.execute(
@@ -118,7 +117,7 @@ def remind(
                 continue
             notice = _notice(affiliate, period, due, step)
             for account in logins[affiliate]:
-                done["notices"] += _publish(locations, account.login, notice)
+                done["notices"] += notices.publish(locations, account.login, *notice)
             emails = _email(mailer, logins[affiliate], affiliate, period, due, step)
             cursor.execute(
                 "UPDATE reminder SET emails = %s WHERE (affiliate, period, step) = (%s, %s, %s)",
@@ -129,14 +128,6 @@ def remind(
                 done["emails"] += emails
     log.info("reminders %s, step J-%d: %s", period, step, dict(sorted(done.items())))
     return done
-
-
-def _by_affiliate(every: list[accounts.Account]) -> dict[int, list[accounts.Account]]:
-    found: dict[int, list[accounts.Account]] = {}
-    for account in every:
-        for affiliate in account.affiliates:
-            found.setdefault(affiliate, []).append(account)
-    return found
 
 
 def _not_declared(store: Store, period: str, affiliates: list[int]) -> list[int]:
@@ -162,17 +153,6 @@ def _notice(affiliate: int, period: str, due: dt.date, step: int) -> tuple[str, 
         f"dossier in/ avant la date limite ; passé ce délai, des majorations s'appliquent.\r\n"
     )
     return f"RAPPEL_{affiliate:07d}_{period}_J-{step}.txt", text.encode("utf-8")
-
-
-def _publish(locations: Locations, login: str, notice: tuple[str, bytes]) -> int:
-    name, raw = notice
-    if locations.server is not None:
-        return locations.server.publish(f"{login}/out", name, raw)
-    target = locations.outbox / login / "out" / name
-    if target.exists() and target.read_bytes() == raw:
-        return 0
-    write_atomically(target, raw)
-    return 1
 
 
 def _email(

@@ -281,3 +281,7 @@ def ddl() -> str:
 
 def acknowledgement_xsd_path() -> Path:
     return HERE / "acknowledgement.xsd"
+
+
+def penalty_notice_xsd_path() -> Path:
+    return HERE / "penalty_notice.xsd"

@@ -263,3 +263,41 @@ DO $$ BEGIN
             WHERE u.superseded_by IS NULL;
     END IF;
 END $$;
+
+-- Late penalties (cnss_edi.penalty_run): the history of what each employer owed for a period,
+-- one row per day the amount changed. A daily run computes every employer and period whose
+-- deadline has passed, as of its day (declarations received and payments made by then), and
+-- writes a row only where the penalty differs from the latest row before that day: the
+-- current penalty of a period is its latest row, a period that never cost anything has none.
+-- The computation reads no earlier row, so computing a day again changes nothing and a run
+-- that catches up over months reaches the same amounts as one run a month.
+CREATE TABLE IF NOT EXISTS penalty (
+    affiliate          INTEGER NOT NULL,
+    period             CHAR(6) NOT NULL,
+    computed_on        DATE    NOT NULL,           -- the day computed for ("as of")
+    deadline           DATE    NOT NULL,           -- the period's deadline, extensions included
+    late_after         DATE    NOT NULL,           -- penalties run after it
+    declaration_id     BIGINT  REFERENCES declaration (id),  -- NULL: not declared by that day
+    declared_on        DATE,                       -- first received (Morocco's date)
+    employees          INTEGER NOT NULL,           -- of the declaration the astreinte counts
+    due                BIGINT  NOT NULL,           -- contributions of the declaration (centimes)
+    paid               BIGINT  NOT NULL,           -- paid for the period by computed_on
+    months_late        INTEGER NOT NULL,           -- months of delay begun with something unpaid
+    majoration_general BIGINT  NOT NULL,
+    majoration_amo     BIGINT  NOT NULL,
+    majoration         BIGINT  NOT NULL,
+    astreinte_months   INTEGER NOT NULL,           -- months begun before it was declared
+    astreinte          BIGINT  NOT NULL,
+    total              BIGINT  NOT NULL,
+    rules              TEXT[]  NOT NULL,           -- ids of the dated rules applied (schemas/)
+    notice_name        TEXT,                       -- NULL: nothing owed, no notice
+    notice_xml         TEXT,
+    notified_at        TIMESTAMPTZ,                -- published in every declarant's out/
+    created_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (affiliate, period, computed_on),
+    CHECK (majoration = majoration_general + majoration_amo),
+    CHECK (total = majoration + astreinte),
+    CHECK ((notice_name IS NULL) = (notice_xml IS NULL))
+);
+CREATE INDEX IF NOT EXISTS penalty_unnotified ON penalty (computed_on)
+    WHERE notified_at IS NULL AND notice_name IS NOT NULL;

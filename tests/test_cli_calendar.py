@@ -3,6 +3,7 @@ contract, exit codes and messages."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -157,3 +158,43 @@ def test_every_calendar_command_has_help_with_an_example(command: list[str]) -> 
     assert result.stdout.startswith("usage: cnss-edi " + " ".join(command))
     assert "e.g." in result.stdout or "Example" in result.stdout
     assert "Exit codes" in result.stdout
+
+
+def test_penalties_run_stores_and_writes_the_notices_once(store, places, pg_conn_dsn) -> None:
+    from cnss_edi import accounts
+    from cnss_edi.accounts import Account
+    from tests.test_penalty_run import declare, dues, pay, percent, received_on
+    from transforms.money import format_mad
+
+    (affiliate,) = declare(places, store, "202509", 1)
+    received_on(store, affiliate, "202509", dt.date(2025, 10, 9))
+    pay(store, (affiliate, "202509", sum(dues(store, affiliate, "202509")), dt.date(2025, 10, 20)))
+    accounts.save(store, Account("emp-a", "employer", (affiliate,)))
+    arguments = ["penalties", "run", "--day", "2025-11-10", "--outbox", str(places.outbox)]
+    arguments += ["--database-url", pg_conn_dsn]
+
+    first = run(*arguments, check_code=0)
+    again = run(*arguments, "--json", check_code=0)
+
+    head, listed = first.stdout.splitlines()
+    assert head.endswith("1 new amount(s) stored, 1 notice(s) written")
+    general, amo = dues(store, affiliate, "202509")
+    owed = format_mad(percent(general, 300) + percent(amo, 100))  # month 1: 3 %, AMO 1 %
+    assert listed == (
+        f"  {affiliate:07d} 202509: majoration {owed} (1 month(s)), astreinte 0,00 MAD"
+        f" (0 month(s)), total {owed}: PEN_{affiliate:07d}_202509_20251110.xml"
+    )
+    assert json.loads(again.stdout) == {
+        "day": "2025-11-10",
+        "assessed": 1,  # 202510 is due that day: not yet
+        "owing": 1,
+        "written": 0,
+        "published": 0,
+    }
+    notices = [p.relative_to(places.outbox).as_posix() for p in places.outbox.rglob("PEN_*")]
+    assert notices == [f"emp-a/out/PEN_{affiliate:07d}_202509_20251110.xml"]
+
+
+def test_penalties_run_of_a_malformed_day_is_a_usage_error(tmp_path) -> None:
+    result = run("penalties", "run", "--day", "20251110", "--outbox", str(tmp_path), check_code=2)
+    assert "is not a date YYYY-MM-DD" in result.stderr

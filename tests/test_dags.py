@@ -14,9 +14,10 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from cnss_edi.inbox import process_inbox
-from schemas import field
+from schemas import field, penalty_notice_xsd_path
 from tests.boxes import box, deliver
 from tests.db import acknowledgements, query
 from tests.e2e import (
@@ -371,6 +372,70 @@ def test_a_late_ingest_run_raises_an_alert_the_operations_team_sees(caplog, smtp
     assert [(m["To"], m.get_content().strip()) for m in inbox.messages] == [
         ("ops@cnss.example", text)
     ]
+
+
+@pytest.mark.slow
+def test_edi_penalties_notifies_the_late_payer_alone_over_sftp(
+    airflow, store, pg_conn_dsn, tmp_path, monkeypatch, caplog, capfd
+):
+    """After a first edi_ingest run (A and the accountant's two clients accepted for 202610,
+    due Tuesday 10 November 2026), as if received on 5 November: A pays on 20 November (month
+    1 of delay), the clients on time; edi_penalties run twice for 2 December 2026."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from cnss_edi.payments import import_payments
+
+    with running_server() as server:
+        scenario = Scenario.prepare(server, store, tmp_path)
+        for name, value in ingest_environment(server, pg_conn_dsn, tmp_path).items():
+            monkeypatch.setenv(name, value)
+        scenario.upload(0)
+        assert run_edi_ingest() == "success"
+        query(store, "UPDATE edi_file SET received_at = '2026-11-05 10:00+01' RETURNING id")
+        dues = query(
+            store,
+            "SELECT d.affiliate, d.total_due, sum(c.employer + c.employee) FILTER"
+            " (WHERE c.branch IN ('amo', 'amo_solidarity')) FROM declaration d"
+            " JOIN contribution c ON c.declaration_id = d.id GROUP BY 1, 2 ORDER BY 1",
+        )
+        assert dues[0][0] == scenario.a.account.affiliates[0]
+        paid_on = ["2026-11-20", "2026-11-09", "2026-11-10"]  # A late, the clients on time
+        csv = "affiliate,period,amount_centimes,paid_on,reference\n" + "".join(
+            f"{affiliate},202610,{due},{day},VIR-{affiliate}\n"
+            for (affiliate, due, _), day in zip(dues, paid_on, strict=True)
+        )
+        today = dt.date(2026, 12, 2)
+        assert import_payments(store, csv.encode(), file_name="b.csv", today=today).new_rows == 3
+        dag = DagBag(dag_folder=str(DAGS / "edi_penalties.py")).dags["edi_penalties"]
+
+        runs = [dag.test(run_conf={"day": "2026-12-02"}) for _ in range(2)]
+
+        assert [run.state for run in runs] == ["success"] * 2
+        a, due, amo = dues[0]
+        general = due - amo
+        total = (general * 3 + 50) // 100 + (amo + 50) // 100  # month 1: 3 %, AMO 1 %
+        assert query(store, "SELECT affiliate, total, notified_at IS NOT NULL FROM penalty") == [
+            (a, total, True)
+        ]
+        name = f"PEN_{a:07d}_202610_20261202.xml"
+        notices = {
+            login: [n for n in names if n.startswith("PEN_")]
+            for login, names in _out_names(scenario).items()
+        }
+        assert notices == {
+            scenario.a.login: [name],
+            scenario.b.login: [],  # its declaration was rejected
+            scenario.accountant.login: [],  # its clients paid on time
+        }
+        with server.sftp(scenario.a.login, scenario.a.keys[0]) as client:
+            raw = client.open(f"/out/{name}").read()
+        schema = etree.XMLSchema(etree.parse(str(penalty_notice_xsd_path())))
+        assert schema.validate(etree.fromstring(raw))
+        assert f'<total unit="centimes">{total}</total>'.encode() in raw
+        home = Path(os.environ["AIRFLOW_HOME"])
+        logs = caplog.text + "".join(capfd.readouterr()) + xcoms(home) + task_logs(home)
+        assert "penalties as of 2026-12-02" in logs
+        assert [c for c in scenario.canaries if c in logs or c.encode() in raw] == []
 
 
 # -- edi_quality: the Great Expectations checkpoint and the campaign report -------------------

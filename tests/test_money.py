@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from transforms.money import apply_rate, format_mad, prorate
+from transforms.money import apply_rate, exact_row_sums, format_mad, prorate
 
 NNBSP = "\u202f"  # narrow no-break space: the French thousands separator
 
@@ -100,6 +100,19 @@ def test_apply_rate_matches_decimal_half_up(base, rate):
 )
 def test_format_mad(centimes, text):
     assert format_mad(centimes) == text
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [[1, 2, 3], [4, 5, 6]],
+        [[10**13 - 1] * 3, [0, 0, 0]],
+        [[2**62, 2**62, 2**62], [1, 2, 3]],  # past 2**63: summed as Python integers
+    ],
+)
+def test_exact_row_sums(rows):
+    assert exact_row_sums(np.array(rows, dtype=np.int64)) == [sum(row) for row in rows]
+    assert exact_row_sums(np.empty((2, 0), dtype=np.int64)) == [0, 0]
 
 
 @pytest.mark.parametrize(

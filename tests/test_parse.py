@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas import RECORD_LENGTH, data_fields, field, record_layouts
 from tests.edi import declaration, lines_of, preetabli, set_field
-from transforms.parse import BOM, ParsedFile, parse, split_lines
+from transforms.parse import BOM, SMALL_BLOCK, ParsedFile, parse, split_lines
 
 S_CTR = field("B02", "S_Ctr")
 
@@ -275,3 +279,37 @@ def test_unknown_record_types_are_in_no_block():
     assert parsed.block("B00").line.tolist() == [1]
     assert parsed.block("A02").line.tolist() == [3]
     assert sum(len(parsed.block(name)) for name in record_layouts()) == 2
+
+
+# --- decoding many lines at once ----------------------------------------------------------------
+
+NUMERIC_B02 = [f for f in data_fields("B02") if f.numeric]
+
+
+def oracle(text: bytes) -> int | None:
+    """What a numeric field says, field by field in plain Python."""
+    return int(text) if text.isdigit() and int(text) < 2**63 else None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(SMALL_BLOCK + 1, 40),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([0.0, 0.01, 0.3]),
+)
+def test_many_lines_decode_like_int(rows, seed, odd_share):
+    # Random digits (19-digit fields past int64's maximum too), some bytes replaced by
+    # anything; decoded in slices of 7 lines so that slice boundaries are crossed.
+    rng = np.random.default_rng(seed)
+    matrix = np.full((rows, RECORD_LENGTH), ord(" "), np.uint8)
+    matrix[:, :3] = np.frombuffer(b"B02", np.uint8)
+    for f in NUMERIC_B02:
+        matrix[:, f.start : f.stop] = rng.integers(ord("0"), ord("9") + 1, (rows, f.length))
+    odd = rng.random((rows, RECORD_LENGTH)) < odd_share
+    odd[:, :3] = False
+    matrix[odd] = rng.integers(0x20, 0x7F, int(odd.sum()))
+    raw = b"".join(bytes(row) + b"\n" for row in matrix)
+    with mock.patch("transforms.parse.DECODE_ROWS", 7):
+        got = values(parse(raw), "B02")
+    for f in NUMERIC_B02:
+        assert got[f.name] == [oracle(bytes(row[f.start : f.stop])) for row in matrix], f.name

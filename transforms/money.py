@@ -12,7 +12,9 @@ def apply_rate(base_centimes: np.ndarray, rate_millionths: int | np.ndarray) -> 
 
     Bases are non-negative (the EDI format cannot carry a sign), so half-up and half-away-
     from-zero agree. The product stays far below 2**63: a 13-digit salary times 10**6. A rate
-    may also be an array, one per base (penalties: each month of delay has its own).
+    may also be an array that broadcasts against the bases: one per base (penalties: each
+    month of delay has its own), or a column of rates against a matrix of bases
+    (contributions: every branch and share in one call).
     """
     base = np.asarray(base_centimes, dtype=np.int64)
     return (base * rate_millionths + RATE_SCALE // 2) // RATE_SCALE
@@ -52,6 +54,16 @@ def exact_sum(values: np.ndarray) -> int:
     if int(np.abs(values).max()) * values.size < 2**63:
         return int(values.sum())  # the usual case: no partial sum can reach 2**63
     return sum(int(v) for v in values)  # only for extreme files: exactness beats speed here
+
+
+def exact_row_sums(rows: np.ndarray) -> list[int]:
+    """exact_sum of each row of a 2-D array, in one numpy call when no sum can wrap."""
+    rows = np.asarray(rows)
+    if rows.size == 0:
+        return [0] * rows.shape[0]
+    if int(np.abs(rows).max()) * rows.shape[1] < 2**63:
+        return [int(total) for total in rows.sum(axis=1)]
+    return [exact_sum(row) for row in rows]
 
 
 def format_mad(centimes: int) -> str:

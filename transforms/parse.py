@@ -16,7 +16,7 @@ half a record, so that 20 MB of empty lines cost about as much as 20 MB of recor
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +28,7 @@ SPACE, LF, CR, ZERO = 0x20, 0x0A, 0x0D, 0x30
 BOM = b"\xef\xbb\xbf"
 INT64_MAX = np.iinfo(np.int64).max
 SMALL_BLOCK = 8  # lines: below this, fields are decoded one by one (see _decode_few)
+DECODE_ROWS = 4096  # rows decoded per slice (see _decode_numbers)
 GATHER_ROWS = 16_384  # lines laid out per slice on the irregular path (~34 MB of index)
 SCAN_BYTES = 1 << 22  # bytes per slice when listing positions (an int64 index is 8x them)
 # A line shorter than this keeps no padded row, so its fields are not read: it is reported for
@@ -158,16 +159,19 @@ def _regular_lines(buf: np.ndarray) -> Lines | None:
             for i, byte in enumerate(terminator)
         ):
             continue
-        if np.count_nonzero(buf < SPACE) != n * len(terminator) or buf.max() > 126:
-            return None
         # Row i starts stride bytes after row i-1: a (n, 260) view of the buffer, no copy.
         rows = np.lib.stride_tricks.as_strided(
             buf, shape=(n, RECORD_LENGTH), strides=(stride, 1), writeable=False
         )
+        # The rows hold every byte but the terminators: two reductions, no temporary array.
+        if rows.min() < SPACE or rows.max() > 126:
+            return None
         name = "LF" if terminator == b"\n" else "CRLF"
         every = np.arange(n, dtype=np.int64)
         starts, length = every * stride, np.full(n, RECORD_LENGTH, _index_dtype(buf.size))
-        codes = _type_codes(buf, starts, length)
+        head = np.zeros((n, 4), np.uint8)  # each line's record type, as _type_codes packs it
+        head[:, :TYPE_WIDTH] = rows[:, :TYPE_WIDTH]
+        codes = head.view("<u4").ravel()
         return Lines(buf, starts, length, codes, rows, every, False, True, frozenset({name}), True)
     return None
 
@@ -341,61 +345,85 @@ class Block:
         return self._numbers
 
 
-def _decode_numbers(data: np.ndarray, fields: list[Field]) -> dict:
-    """Decode every N field of a block at once.
+@dataclass(frozen=True)
+class _DigitLayout:
+    """Where a block's numeric fields sit once their digits are gathered side by side."""
 
-    The digit columns are gathered (fields are in layout order, so runs of adjacent fields
-    are copied at once) and transposed, so that Horner's scheme runs over contiguous rows.
-    uint8 arithmetic wraps (a byte below '0' becomes 246..255), so `byte - '0' < 10` checks
-    both bounds at once. 19-digit fields are
-    computed in uint64 (they fit) and only valid up to int64's maximum.
+    runs: tuple[tuple[int, int], ...]  # adjacent fields, copied together: fewer, longer copies
+    starts: np.ndarray  # per field: its first digit among the gathered ones
+    weights: np.ndarray  # uint64 per digit: 10 ** (its distance from its field's end)
+    wide: np.ndarray  # per field: 19 digits, may pass int64's maximum
+
+
+@lru_cache(maxsize=64)
+def _digit_layout(fields: tuple[Field, ...]) -> _DigitLayout:
+    runs: list[tuple[int, int]] = []
+    for f in fields:
+        if runs and runs[-1][1] == f.start:
+            runs[-1] = (runs[-1][0], f.stop)
+        else:
+            runs.append((f.start, f.stop))
+    weights = [10**power for f in fields for power in range(f.length - 1, -1, -1)]
+    starts = np.cumsum([0] + [f.length for f in fields[:-1]])
+    return _DigitLayout(
+        tuple(runs),
+        starts,
+        np.array(weights, dtype=np.uint64),
+        np.array([f.length > 18 for f in fields]),
+    )
+
+
+def _decode_numbers(data: np.ndarray, fields: list[Field]) -> dict:
+    """Decode every N field of a block at once, a few calls per slice of rows whatever the
+    number of fields (a block's fixed cost is what small files pay for).
+
+    The digit columns are gathered, each digit is weighted by its power of ten, and one
+    `add.reduceat` sums every field of every row. uint8 arithmetic wraps (a byte below '0'
+    becomes 246..255), so `byte - '0' < 10` checks both bounds at once; a field with another
+    byte decodes to 0 and is not valid. Products are uint64, where 19 nines fit; a 19-digit
+    field is only valid up to int64's maximum.
     """
     if not fields:
         return {}
     if data.shape[0] <= SMALL_BLOCK:
         return _decode_few(data, fields)
-    runs: list[list[int]] = []  # adjacent fields copied together: fewer, longer copies
-    for f in fields:
-        if runs and runs[-1][1] == f.start:
-            runs[-1][1] = f.stop
-        else:
-            runs.append([f.start, f.stop])
-    gathered = np.concatenate([compact(data[:, start:stop]) for start, stop in runs], axis=1)
-    digits = np.ascontiguousarray((gathered - np.uint8(ZERO)).T)
-    is_digit = digits < 10
-    all_valid = bool(is_digit.all())
-    decoded, position = {}, 0
-    for f in fields:
-        rows = digits[position : position + f.length]
-        valid = (
-            np.ones(data.shape[0], dtype=bool)
-            if all_valid
-            else is_digit[position : position + f.length].all(axis=0)
-        )
-        wide = f.length > 18
-        values = rows[0].astype(np.uint64 if wide else np.int64)
-        for row in rows[1:]:
-            values *= 10
-            values += row
-        if wide:
-            valid &= values <= np.uint64(INT64_MAX)
-            values = values.astype(np.int64)
-        decoded[f.name] = (np.where(valid, values, 0), valid)
-        position += f.length
-    return decoded
+    layout = _digit_layout(tuple(fields))
+    n = data.shape[0]
+    values = np.empty((len(fields), n), np.uint64)  # one row per field: contiguous columns
+    valid = np.ones((len(fields), n), dtype=bool)
+    all_valid = True
+    for lo in range(0, n, DECODE_ROWS):  # in slices: the uint64 products stay a few MB
+        rows = data[lo : lo + DECODE_ROWS]
+        digits = np.concatenate([compact(rows[:, a:b]) for a, b in layout.runs], axis=1)
+        digits -= np.uint8(ZERO)
+        values[:, lo : lo + len(rows)] = np.add.reduceat(
+            digits * layout.weights, layout.starts, axis=1
+        ).T
+        is_digit = digits < 10
+        if not is_digit.all():
+            all_valid = False
+            digit_fields = np.logical_and.reduceat(is_digit, layout.starts, axis=1)
+            valid[:, lo : lo + len(rows)] = digit_fields.T
+    if layout.wide.any():
+        valid[layout.wide] &= values[layout.wide] <= np.uint64(INT64_MAX)
+        all_valid = all_valid and bool(valid[layout.wide].all())
+    numbers = values.view(np.int64) if all_valid else np.where(valid, values, 0).view(np.int64)
+    return {f.name: (numbers[i], valid[i]) for i, f in enumerate(fields)}
 
 
 def _decode_few(data: np.ndarray, fields: list[Field]) -> dict:
     """_decode_numbers for the one-line headers and totals, where numpy's fixed cost per call
-    outweighs the work: plain int() on each field's bytes."""
+    outweighs the work: plain int() on each field's bytes, two arrays for the whole block."""
     rows = [bytes(row) for row in data]
-    decoded = {}
-    for f in fields:
-        texts = [row[f.start : f.stop] for row in rows]
-        valid = np.array([t.isdigit() and int(t) <= INT64_MAX for t in texts], dtype=bool)
-        values = [int(t) if ok else 0 for t, ok in zip(texts, valid, strict=True)]
-        decoded[f.name] = (np.array(values, dtype=np.int64), valid)
-    return decoded
+    texts = [[row[f.start : f.stop] for row in rows] for f in fields]
+    valid = [[t.isdigit() and int(t) <= INT64_MAX for t in column] for column in texts]
+    values = [
+        [int(t) if ok else 0 for t, ok in zip(column, oks, strict=True)]
+        for column, oks in zip(texts, valid, strict=True)
+    ]
+    numbers = np.array(values, dtype=np.int64).reshape(len(fields), len(rows))
+    digits = np.array(valid, dtype=bool).reshape(len(fields), len(rows))
+    return {f.name: (numbers[i], digits[i]) for i, f in enumerate(fields)}
 
 
 class ParsedFile:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from transforms.parse import Block, ParsedFile
 from validators.anomaly import Hits, file_level, found, found_where
@@ -22,7 +21,7 @@ class Roster:
     affiliate: int | None
     period: str | None
     transfer_id: int | None
-    employees: pd.DataFrame  # ROSTER_COLUMNS, int64
+    employees: dict[str, np.ndarray]  # ROSTER_COLUMNS, int64 numpy columns
 
     @classmethod
     def from_parsed(cls, preetabli: ParsedFile) -> Roster:
@@ -32,7 +31,7 @@ class Roster:
         if len(a00) and a00.valid("N_Identif_Transfert")[0]:
             transfer = int(a00.number("N_Identif_Transfert")[0])
         readable = a02.valid("N_Num_Assure")  # an unreadable number is nobody's
-        employees = pd.DataFrame({name: a02.number(name)[readable] for name in ROSTER_COLUMNS})
+        employees = {name: a02.number(name)[readable] for name in ROSTER_COLUMNS}
         return cls(affiliate, period, transfer, employees)
 
 
@@ -66,7 +65,7 @@ class RosterMatch:
 
     @classmethod
     def of(cls, b02: Block, roster: Roster) -> RosterMatch:
-        roster_numbers = roster.employees["N_Num_Assure"].to_numpy(np.int64)
+        roster_numbers = np.asarray(roster.employees["N_Num_Assure"], np.int64)
         by_number = np.argsort(roster_numbers, kind="stable")
         numbers = roster_numbers[by_number]
         declared, readable = b02.number("N_Num_Assure"), b02.valid("N_Num_Assure")
@@ -74,7 +73,7 @@ class RosterMatch:
         position = np.searchsorted(numbers, declared[known])
         at = by_number[position]  # préétabli row of each declared line
         expected = {  # read once per column
-            name: roster.employees[name].to_numpy(np.int64)[at] for name in ROSTER_COLUMNS[1:]
+            name: np.asarray(roster.employees[name], np.int64)[at] for name in ROSTER_COLUMNS[1:]
         }
         return cls(numbers, known, position, b02.line[known], expected)
 
