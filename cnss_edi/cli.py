@@ -75,6 +75,11 @@ def _shown(path: Path) -> str:
 def cmd_sample(args: argparse.Namespace) -> int:
     from cnss_edi.sample import SampleTooLarge, write_flawed_copy, write_samples
 
+    if args.from_preetabli:
+        return _answer(args)
+    missing = [f"--{n}" for n in ("affiliate", "period", "employees") if getattr(args, n) is None]
+    if missing:
+        raise UsageError(f"sample needs {', '.join(missing)} (or --from-preetabli FILE)")
     try:
         paths = write_samples(
             Path(args.out),
@@ -101,6 +106,27 @@ def cmd_sample(args: argparse.Namespace) -> int:
             "carry a CLE_AFFILIE warning (not a rejection)",
             file=sys.stderr,
         )
+    return OK
+
+
+def _answer(args: argparse.Namespace) -> int:
+    """sample --from-preetabli: the declaration that answers a préétabli CNSS sent."""
+    from cnss_edi.files import write_atomically
+    from cnss_edi.sample import declaration_from_preetabli
+    from transforms.parse import parse
+    from validators.structure import file_kind, header
+
+    source = Path(args.from_preetabli)
+    raw = _read(source)
+    if raw is None or file_kind(parse(raw[:1024])) != "preetabli":
+        raise UsageError(f"{source}: not a préétabli (AFFEBDS_…, A00…A03 records)")
+    affiliate, period = header(parse(raw), "preetabli")
+    if affiliate is None or period is None:
+        raise UsageError(f"{source}: its A01 line names no affiliate or period")
+    answer = declaration_from_preetabli(raw, entrants=args.entrants or 0, seed=args.seed)
+    target = Path(args.out) / f"DS_{affiliate:07d}_{period}.txt"
+    write_atomically(target, answer)
+    print(f"1 file written to {args.out}: {target.name}")
     return OK
 
 
@@ -382,20 +408,26 @@ def build_parser() -> argparse.ArgumentParser:
         "sample",
         help="write realistic sample files (préétabli + matching declaration)",
         description="Write AFFEBDS_<affiliate>_<period>.txt (the préétabli) and "
-        "DS_<affiliate>_<period>.txt (a valid declaration) for one or more employers.",
+        "DS_<affiliate>_<period>.txt (a valid declaration) for one or more employers "
+        "(--affiliate, --period and --employees), or with --from-preetabli FILE the "
+        "declaration that answers a préétabli received from CNSS.",
     )
     sample.add_argument(
         "--affiliate",
         type=int,
-        required=True,
         help="7-digit affiliate number with a valid check key, e.g. 1234567",
     )
-    sample.add_argument("--period", required=True, help="declared month as YYYYMM, e.g. 202610")
+    sample.add_argument("--period", help="declared month as YYYYMM, e.g. 202610")
     sample.add_argument(
         "--employees",
         type=int,
-        required=True,
         help="employees per employer (B02 lines); at most 38,461 at 26 days",
+    )
+    sample.add_argument(
+        "--from-preetabli",
+        metavar="FILE",
+        help="instead: write the declaration answering this préétabli (its employees, "
+        "names and allowances; days and pay drawn; --entrants new employees; --seed)",
     )
     sample.add_argument(
         "--employers",

@@ -74,3 +74,36 @@ def test_an_employer_that_never_declared_gets_no_preetabli(store: Store, places:
     accounts.save(store, Account("nouveau", "employer", (1234567,)))
     assert month_end(store, NEXT, places) == {"no declaration": 1}
     assert not places.outbox.exists() or not any(places.outbox.rglob("AFFEBDS_*"))
+
+
+def test_the_sample_command_answers_a_preetabli(tmp_path) -> None:
+    import subprocess
+
+    from tests import edi
+    from tests.test_cli import CLI
+
+    preetabli = tmp_path / "AFFEBDS_1234567_202610.txt"
+    preetabli.write_bytes(edi.preetabli())
+    done = subprocess.run(
+        [
+            CLI,
+            "sample",
+            "--from-preetabli",
+            str(preetabli),
+            "--entrants",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = (tmp_path / "DS_1234567_202610.txt").read_bytes()
+    validation = edi.run(answer, preetabli=edi.roster())
+    assert (validation.status, validation.findings.total, validation.entrants) == ("accepted", 0, 2)
+    missing = subprocess.run(
+        [CLI, "sample", "--out", str(tmp_path)], capture_output=True, text=True
+    )
+    assert missing.returncode == 2
+    assert "--affiliate, --period, --employees" in missing.stderr
