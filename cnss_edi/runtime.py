@@ -16,14 +16,17 @@ connections when the task runs (never when a DAG file is parsed).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from cnss_edi.process import Locations
 from cnss_edi.reminders import Mailer
+from cnss_edi.store import Store
 
 SFTP_CONNECTION = "cnss_edi_sftp"
 SMTP_CONNECTION = "cnss_edi_smtp"
@@ -31,6 +34,22 @@ SMTP_CONNECTION = "cnss_edi_smtp"
 
 def database_url() -> str:
     return os.environ["CNSS_EDI_DATABASE_URL"]
+
+
+@contextmanager
+def store() -> Iterator[Store]:
+    """The CNSS database, closed on the way out."""
+    opened = Store.open(database_url())
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def moment(context: Mapping[str, Any]) -> dt.datetime:
+    """When the running DAG run is for: its logical date, or for a run without one (triggered
+    by hand) the time it was created for."""
+    return context.get("logical_date") or context["dag_run"].run_after
 
 
 def settle() -> float:

@@ -71,15 +71,11 @@ def edi_ingest() -> None:
 
         from cnss_edi import runtime
         from cnss_edi.inbox import claim_uploads
-        from cnss_edi.store import Store
 
-        store = Store.open(runtime.database_url())
-        try:
+        with runtime.store() as store:
             with runtime.locations() as where:
                 claimed = claim_uploads(where, store=store, settle=runtime.settle())
             oldest = min((r.claimed_at for r in store.pending_receipts()), default=None)
-        finally:
-            store.close()
         if oldest is not None and datetime.now(UTC) - oldest > LATE:
             logging.getLogger(__name__).error(
                 "receipts claimed since %s are still not judged", oldest.isoformat()
@@ -100,14 +96,9 @@ def edi_ingest() -> None:
 
         from cnss_edi import runtime
         from cnss_edi.inbox import judge_queues
-        from cnss_edi.store import Store
 
-        store = Store.open(runtime.database_url())
-        try:
-            with runtime.locations() as where:
-                run = judge_queues(batch, where, store=store)
-        finally:
-            store.close()
+        with runtime.store() as store, runtime.locations() as where:
+            run = judge_queues(batch, where, store=store)
         for refused in run.refused:
             logging.getLogger(__name__).warning("%s refused: %s", refused.where, refused.reason)
         if run.failed:

@@ -58,18 +58,13 @@ def edi_penalties() -> None:
         from cnss_edi import runtime
         from cnss_edi.acknowledgement import MOROCCO
         from cnss_edi.penalty_run import run
-        from cnss_edi.store import Store
 
         context = get_current_context()
         asked = context["params"].get("day")
-        when = context.get("logical_date") or context["dag_run"].run_after
+        when = runtime.moment(context)
         day = date.fromisoformat(asked) if asked else when.astimezone(MOROCCO).date()
-        store = Store.open(runtime.database_url())
-        try:
-            with runtime.locations() as where:
-                return dict(run(store, day, where))
-        finally:
-            store.close()
+        with runtime.store() as store, runtime.locations() as where:
+            return dict(run(store, day, where))
 
     compute()
 

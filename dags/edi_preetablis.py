@@ -50,17 +50,12 @@ def edi_preetablis() -> None:
 
         from cnss_edi import runtime
         from cnss_edi.preetablis import month_end
-        from cnss_edi.store import Store
 
         context = get_current_context()
-        when = context.get("logical_date") or context["dag_run"].run_after
+        when = runtime.moment(context)
         period = context["params"].get("period") or f"{when.year}{when.month:02d}"
-        store = Store.open(runtime.database_url())
-        try:
-            with runtime.locations() as where:
-                return dict(month_end(store, period, where, today=when.date()))
-        finally:
-            store.close()
+        with runtime.store() as store, runtime.locations() as where:
+            return dict(month_end(store, period, where, today=when.date()))
 
     write()
 

@@ -52,10 +52,11 @@ def edi_quality() -> None:
         """The period checked: the parameter, or the campaign of the run's day."""
         from airflow.sdk import get_current_context
 
+        from cnss_edi import runtime
         from cnss_edi.reminders import campaign
 
         context = get_current_context()
-        when = context.get("logical_date") or context["dag_run"].run_after
+        when = runtime.moment(context)
         return context["params"].get("period") or campaign(when.date())
 
     @task
@@ -66,13 +67,9 @@ def edi_quality() -> None:
         from cnss_edi import runtime
         from cnss_edi.monthly_report import DATA_DOCS
         from cnss_edi.quality import check_period
-        from cnss_edi.store import Store
 
-        store = Store.open(runtime.database_url())
-        try:
+        with runtime.store() as store:
             result = check_period(store, period, runtime.reports() / period / DATA_DOCS)
-        finally:
-            store.close()
         logging.getLogger("cnss_edi.quality").info("%s", result.summary())
         return {"success": result.success, "summary": result.summary(), "rows": result.rows}
 
@@ -81,13 +78,9 @@ def edi_quality() -> None:
         """Write the campaign page (even when the checkpoint broke); its path."""
         from cnss_edi import runtime
         from cnss_edi.monthly_report import write_report
-        from cnss_edi.store import Store
 
-        store = Store.open(runtime.database_url())
-        try:
+        with runtime.store() as store:
             return str(write_report(store, period, runtime.reports() / period))
-        finally:
-            store.close()
 
     @task(retries=0)  # bad data stays bad on a retry
     def quality_gate(verdict: dict[str, object]) -> None:

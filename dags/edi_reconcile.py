@@ -49,12 +49,13 @@ def edi_reconcile() -> None:
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from cnss_edi import runtime
+        from cnss_edi.reminders import campaign
         from transforms.deadlines import deadline
 
         context = get_current_context()
-        when = context.get("logical_date") or context["dag_run"].run_after
-        before = f"{when.year - (when.month == 1)}{(when.month - 2) % 12 + 1:02d}"
-        period = context["params"].get("period") or before
+        when = runtime.moment(context)
+        period = context["params"].get("period") or campaign(when.date())  # the month before
         due = deadline(period).deadline
         if when.date() <= due:
             raise AirflowSkipException(f"period {period}: its deadline {due} has not passed")
@@ -65,13 +66,9 @@ def edi_reconcile() -> None:
         """Reconcile, store, export; the month's counts and totals."""
         from cnss_edi import runtime
         from cnss_edi.reconcile import export, reconcile_period
-        from cnss_edi.store import Store
 
-        store = Store.open(runtime.database_url())
-        try:
+        with runtime.store() as store:
             run = reconcile_period(store, period)
-        finally:
-            store.close()
         export(run.result, runtime.reports() / period)
         figures = {k: v for k, v in run.result.summary.items() if isinstance(v, int)}
         return {"run": run.id, "current": int(run.current), **figures}

@@ -40,16 +40,11 @@ def edi_reminders() -> None:
         from airflow.sdk import get_current_context
 
         from cnss_edi import reminders, runtime
-        from cnss_edi.store import Store
 
         context = get_current_context()
-        day = (context.get("logical_date") or context["dag_run"].run_after).date()
-        store = Store.open(runtime.database_url())
-        try:
-            with runtime.locations() as where:
-                return dict(reminders.remind(store, day, where, runtime.mailer()))
-        finally:
-            store.close()
+        day = runtime.moment(context).date()
+        with runtime.store() as store, runtime.locations() as where:
+            return dict(reminders.remind(store, day, where, runtime.mailer()))
 
     remind()
 
