@@ -198,32 +198,31 @@ class RemoteBoxes:
         return True
 
     def answer(self, row: FileRow) -> None:
-        """Put the file's acknowledgement in its declarant's out/ (as .part, then renamed, so
-        the declarant never reads half of one), then delete the claimed file. Idempotent."""
+        """Put the file's acknowledgement in its declarant's out/, then delete the claimed
+        file. Idempotent."""
         if row.acknowledgement_path:
-            final = f"/{row.acknowledgement_path}"
-            with self._call(self.client.open, f"{final}.part", "wb") as out:
-                out.write(row.acknowledgement_xml.encode("utf-8"))
-            self._call(self.client.posix_rename, f"{final}.part", final)
+            self._put(_raw(f"/{row.acknowledgement_path}"), row.acknowledgement_xml.encode())
         if row.receipt_id is not None:
             with contextlib.suppress(FileNotFoundError):  # deleted by an interrupted run
                 self._call(self.client.remove, self._claimed(row.receipt_id))
 
     def publish(self, folder: str, name: str, raw: bytes) -> int:
-        """Put a file CNSS sends (a préétabli, a notice) in `folder` (e.g. "<login>/out"),
-        as .part then renamed; 0 if the same bytes are already there, else 1."""
+        """Put a file CNSS sends (a préétabli, a notice) in `folder` (e.g. "<login>/out");
+        0 if the same bytes are already there, else 1."""
         final = _raw(f"/{folder}/{name}")
-        try:
+        with contextlib.suppress(FileNotFoundError):
             if self._call(self.client.lstat, final).st_size == len(raw):
                 with self._call(self.client.open, final, "rb") as there:
                     if there.read(len(raw) + 1) == raw:
                         return 0
-        except FileNotFoundError:
-            pass
+        self._put(final, raw)
+        return 1
+
+    def _put(self, final: bytes, raw: bytes) -> None:
+        """Write as <final>.part, then rename: the declarant never reads half a file."""
         with self._call(self.client.open, final + b".part", "wb") as out:
             out.write(raw)
         self._call(self.client.posix_rename, final + b".part", final)
-        return 1
 
     def set_aside(self, receipt_id: int) -> None:
         """A claimed entry that is not a readable regular file: kept aside for an operator."""

@@ -13,7 +13,6 @@ Starts its own PostgreSQL and sshd (as `make e2e` does), then:
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sqlite3
@@ -21,11 +20,16 @@ import sys
 import time
 from pathlib import Path
 
-from cnss_edi import accounts
-from cnss_edi.process import load_preetabli
-from cnss_edi.sample import write_samples
 from cnss_edi.store import Store
-from tests.e2e import airflow_environment, dag_test, own_stack
+from tests.e2e import (
+    airflow_environment,
+    dag_test,
+    enrol,
+    own_stack,
+    samples,
+    upload,
+    upload_all,
+)
 from tests.sftp import Declarant, SftpServer
 
 PERIOD = "202610"
@@ -53,11 +57,11 @@ def main() -> int:
 def big_file(server: SftpServer, dsn: str, work: Path, employees: int) -> dict[str, object]:
     store = Store.open(dsn)
     try:
-        (declaration,) = _prepare(store, work, employers=1, employees=employees, first=7001234)
-        employer = _enrol(server, store, "big", (declaration,))
+        (declaration,) = samples(work, store, employers=1, employees=employees, first=7001234)
+        employer = enrol(server, store, "big", "employer", declaration)
         raw = declaration.read_bytes()
         started = time.perf_counter()
-        _upload(server, employer, [(declaration.name, raw)])
+        upload(server, employer, declaration.name, raw)
         uploaded = time.perf_counter()
         run, _ = dag_test(airflow_environment(server, dsn, work), reset=True)
         answered = _acknowledgements(server, employer)
@@ -81,14 +85,17 @@ def deadline_day(
     store = Store.open(dsn)
     try:
         files = options.logins * options.clients
-        declarations = _prepare(store, work, files, options.employees, first=1234567)
+        declarations = samples(work, store, employers=files, employees=options.employees)
         _progress(f"deadline day: {files} declarations, préétablis loaded")
         groups = [declarations[i :: options.logins] for i in range(options.logins)]
-        logins = [_enrol(server, store, f"c{i:03d}", g) for i, g in enumerate(groups)]
+        logins = [
+            enrol(server, store, f"c{i:03d}", "accountant", *g, reload=False)
+            for i, g in enumerate(groups)
+        ]
         server.configure()
         started = time.perf_counter()
         for login, group in zip(logins, groups, strict=True):
-            _upload(server, login, [(p.name, p.read_bytes()) for p in group])
+            upload_all(server, login, [(p.name, p.read_bytes()) for p in group])
         uploaded = time.perf_counter()
         _progress(f"deadline day: {files} files uploaded by {len(logins)} logins")
         env = airflow_environment(server, dsn, work)
@@ -113,32 +120,6 @@ def deadline_day(
         }
     finally:
         store.close()
-
-
-def _prepare(store: Store, work: Path, employers: int, employees: int, first: int) -> list[Path]:
-    """Declarations of `employers` employers, their préétablis loaded."""
-    paths = write_samples(
-        work / "cnss", affiliate=first, period=PERIOD, employees=employees, employers=employers
-    )
-    for path in paths:
-        if path.name.startswith("AFFEBDS_"):
-            load_preetabli(path, path.read_bytes(), store=store)
-    return [p for p in paths if p.name.startswith("DS_")]
-
-
-def _enrol(server: SftpServer, store: Store, name: str, files: list[Path]) -> Declarant:
-    affiliates = tuple(int(p.name.split("_")[1]) for p in files)
-    kind = "employer" if len(affiliates) == 1 else "accountant"
-    declarant = server.add(name, kind=kind, affiliates=affiliates, reload=len(files) == 1)
-    accounts.save(store, declarant.account)
-    return declarant
-
-
-def _upload(server: SftpServer, declarant: Declarant, files: list[tuple[str, bytes]]) -> None:
-    with server.sftp(declarant.login, declarant.keys[0]) as client:
-        for name, raw in files:
-            client.putfo(io.BytesIO(raw), f"/in/{name}.part")
-            client.posix_rename(f"/in/{name}.part", f"/in/{name}")
 
 
 def _acknowledgements(server: SftpServer, declarant: Declarant) -> list[str]:

@@ -166,11 +166,18 @@ def ingest_environment(server: SftpServer, dsn: str, work: Path) -> dict[str, st
     }
 
 
-def samples(work: Path, store: Store, *, employers: int) -> list[Path]:
-    """One valid declaration per employer (affiliates from FIRST_AFFILIATE on, PERIOD), written
-    in work/cnss/; their préétablis loaded, as CNSS's operators do."""
+def samples(
+    work: Path,
+    store: Store,
+    *,
+    employers: int,
+    employees: int = 40,
+    first: int = FIRST_AFFILIATE,
+) -> list[Path]:
+    """One valid declaration per employer (affiliates from `first` on, PERIOD), written in
+    work/cnss/; their préétablis loaded, as CNSS's operators do."""
     paths = write_samples(
-        work / "cnss", affiliate=FIRST_AFFILIATE, period=PERIOD, employees=40, employers=employers
+        work / "cnss", affiliate=first, period=PERIOD, employees=employees, employers=employers
     )
     for path in paths:
         if path.name.startswith("AFFEBDS_"):
@@ -178,19 +185,28 @@ def samples(work: Path, store: Store, *, employers: int) -> list[Path]:
     return [path for path in paths if path.name.startswith("DS_")]
 
 
-def enrol(server: SftpServer, store: Store, name: str, kind: str, *files: Path) -> Declarant:
-    """A declarant for the affiliates of these declarations: its login on sshd, its account."""
+def enrol(
+    server: SftpServer, store: Store, name: str, kind: str, *files: Path, reload: bool = True
+) -> Declarant:
+    """A declarant for the affiliates of these declarations: its login on sshd, its account
+    (without `reload`, sshd learns of it at the next server.configure())."""
     affiliates = tuple(int(path.name.split("_")[1]) for path in files)
-    declarant = server.add(name, kind=kind, affiliates=affiliates)  # type: ignore[arg-type]
+    declarant = server.add(name, kind=kind, affiliates=affiliates, reload=reload)  # type: ignore[arg-type]
     accounts.save(store, declarant.account)
     return declarant
 
 
 def upload(server: SftpServer, declarant: Declarant, name: str, raw: bytes) -> None:
     """As a declarant's client does: NAME.part, then renamed to NAME (never half a file)."""
+    upload_all(server, declarant, [(name, raw)])
+
+
+def upload_all(server: SftpServer, declarant: Declarant, files: list[tuple[str, bytes]]) -> None:
+    """Several files in one SFTP session, each as upload() sends it."""
     with server.sftp(declarant.login, declarant.keys[0]) as client:
-        client.putfo(io.BytesIO(raw), f"/in/{name}.part")
-        client.posix_rename(f"/in/{name}.part", f"/in/{name}")
+        for name, raw in files:
+            client.putfo(io.BytesIO(raw), f"/in/{name}.part")
+            client.posix_rename(f"/in/{name}.part", f"/in/{name}")
 
 
 def with_salary(raw: bytes, salary: int, nth: int = 0) -> bytes:

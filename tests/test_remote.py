@@ -17,11 +17,11 @@ import pytest
 
 from cnss_edi import accounts, remote
 from cnss_edi.inbox import InboxRun, claim_uploads, process_inbox
-from cnss_edi.process import Locations, load_preetabli
+from cnss_edi.process import Locations
 from cnss_edi.remote import RemoteBoxes, ServerLost
-from cnss_edi.sample import write_samples
 from cnss_edi.store import Store
 from tests import sftp
+from tests.e2e import samples, upload
 from tests.sftp import Declarant, SftpServer
 
 PERIOD = "202610"
@@ -40,16 +40,9 @@ def staging(tmp_path: Path) -> Locations:
     return Locations(tmp_path / "staging", tmp_path / "outbox", tmp_path / "archive")
 
 
-def declarations(tmp_path: Path, store: Store, count: int, first: int = 1234567) -> list[bytes]:
-    """Valid declarations of `count` employers (affiliates from `first`), their préétablis
-    loaded as CNSS's operators would."""
-    paths = write_samples(
-        tmp_path / "cnss", affiliate=first, period=PERIOD, employees=20, employers=count, seed=3
-    )
-    for path in paths:
-        if path.name.startswith("AFFEBDS_"):
-            load_preetabli(path, path.read_bytes(), store=store)
-    return [p.read_bytes() for p in paths if p.name.startswith("DS_")]
+def declarations(tmp_path: Path, store: Store, count: int) -> list[bytes]:
+    """Valid declarations of `count` employers, their préétablis loaded."""
+    return [p.read_bytes() for p in samples(tmp_path, store, employers=count, employees=20)]
 
 
 def enrol(server: SftpServer, store: Store, name: str, *affiliates: int) -> Declarant:
@@ -61,13 +54,6 @@ def enrol(server: SftpServer, store: Store, name: str, *affiliates: int) -> Decl
 
 def affiliate_of(raw: bytes) -> int:
     return int(raw[3:10])
-
-
-def upload(server: SftpServer, declarant: Declarant, name: str, raw: bytes) -> None:
-    """As an SFTP client does: write NAME.part, then rename it."""
-    with server.sftp(declarant.login, declarant.keys[0]) as client:
-        client.putfo(io.BytesIO(raw), f"/in/{name}.part")
-        client.posix_rename(f"/in/{name}.part", f"/in/{name}")
 
 
 def run(server: SftpServer, store: Store, places: Locations, settle: float = 0) -> InboxRun:
