@@ -16,7 +16,6 @@ stored is only published again where it is missing (a run that stopped half way)
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -24,14 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from psycopg2 import sql
 
 from cnss_edi import accounts, notices
 from cnss_edi.files import write_atomically
 from cnss_edi.process import Locations, load_preetabli
 from cnss_edi.records import encode, totals_of
-from cnss_edi.store import Store
+from cnss_edi.store import Store, copy_out
 from schemas import RECORD_LENGTH, allowance_per_child, field, situations
 from transforms.parse import parse
 
@@ -148,22 +146,13 @@ def _latest(store: Store, affiliate: int, period: str) -> Latest | None:
 def _staff(store: Store, declaration_id: int) -> pa.Table:
     """Who stays: B02 lines but the leavers, and the entrants (B04), by insured number."""
     query = sql.SQL(
-        "COPY (SELECT insured_number, full_name, coalesce(children, 0) AS children"
+        "SELECT insured_number, full_name, coalesce(children, 0) AS children"
         " FROM declaration_line WHERE declaration_id = {} AND NOT"
-        " (block = 'B02' AND situation = ANY({})) ORDER BY insured_number)"
-        " TO STDOUT WITH (FORMAT csv)"
+        " (block = 'B02' AND situation = ANY({})) ORDER BY insured_number"
     ).format(sql.Literal(declaration_id), sql.Literal(list(LEAVERS)))
-    buffer = io.BytesIO()
+    columns = [("insured_number", pa.int64()), ("full_name", pa.string()), ("children", pa.int64())]
     with store.transaction() as cursor:
-        cursor.copy_expert(query, buffer)
-    buffer.seek(0)
-    names = ["insured_number", "full_name", "children"]
-    types = {"insured_number": pa.int64(), "full_name": pa.string(), "children": pa.int64()}
-    return pacsv.read_csv(
-        buffer,
-        read_options=pacsv.ReadOptions(column_names=names),
-        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False),
-    )
+        return copy_out(cursor, query, columns)
 
 
 def _names(names: list[str]) -> np.ndarray:

@@ -17,14 +17,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg2 import sql
 
 from cnss_edi.files import write_atomically
-from cnss_edi.store import Cursor, Store
+from cnss_edi.store import Store, copy_out
 from transforms.deadlines import parse_period
 from transforms.reconciliation import EMPLOYER_COLUMNS, Month, Reconciliation, reconcile
 
@@ -133,32 +132,10 @@ def read_month(store: Store, period: str) -> tuple[Month, dt.datetime]:
             "high": sql.Literal(high or 0),
         }
         frames = {
-            name: _copy_out(cursor, sql.SQL(query).format(**values), columns)
+            name: copy_out(cursor, sql.SQL(query).format(**values), columns).to_pandas()
             for name, (query, columns) in QUERIES.items()
         }
     return Month(period, *(frames[name] for name in QUERIES)), ran_at
-
-
-def _copy_out(
-    cursor: Cursor, query: sql.Composed, columns: list[tuple[str, pa.DataType]]
-) -> pd.DataFrame:
-    buffer = io.BytesIO()
-    cursor.copy_expert(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(query), buffer)
-    schema = pa.schema(columns)
-    if not buffer.getbuffer().nbytes:
-        return schema.empty_table().to_pandas()
-    buffer.seek(0)
-    table = pacsv.read_csv(
-        buffer,
-        read_options=pacsv.ReadOptions(column_names=schema.names),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict(zip(schema.names, schema.types, strict=True)),
-            true_values=["t"],
-            false_values=["f"],
-            strings_can_be_null=False,
-        ),
-    )
-    return table.to_pandas()
 
 
 def reconcile_period(store: Store, period: str) -> Run:

@@ -106,6 +106,29 @@ def _one(cursor: Cursor) -> tuple[Any, ...]:
     return row
 
 
+def copy_out(
+    cursor: Cursor, query: sql.Composable, columns: Sequence[tuple[str, pa.DataType]]
+) -> pa.Table:
+    """A query's rows through COPY (CSV) into Arrow, typed by `columns` (name, type) in the
+    order selected: no Python object per row; no row gives an empty table of that schema."""
+    buffer = io.BytesIO()
+    cursor.copy_expert(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(query), buffer)
+    schema = pa.schema(list(columns))
+    if not buffer.getbuffer().nbytes:
+        return schema.empty_table()
+    buffer.seek(0)
+    return pacsv.read_csv(
+        buffer,
+        read_options=pacsv.ReadOptions(column_names=schema.names),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict(zip(schema.names, schema.types, strict=True)),
+            true_values=["t"],
+            false_values=["f"],
+            strings_can_be_null=False,
+        ),
+    )
+
+
 def receipt_key(receipt_id: int) -> str:
     """The lock held while a receipt is claimed, judged or finished."""
     return f"receipt:{receipt_id}"
