@@ -66,10 +66,11 @@ def month_end(
     `locations.archive` keeps the files; with `locations.server`, they go to each login's
     out/ on the SFTP server, else to <outbox>/<login>/out/."""
     logins = notices.holders(store)
+    issued = _issued(store, period)
     done: Counter[str] = Counter()
     for affiliate in sorted(logins):
         path = locations.archive / "preetablis" / period / name_of(affiliate, period)
-        if store.roster(affiliate, period) is None:
+        if affiliate not in issued:
             raw = build(store, affiliate, period, locations.archive, today=today)
             if raw is None:
                 done["no declaration"] += 1
@@ -128,6 +129,17 @@ def build(
         encode("A03", 1, {**head, **totals_of("A03", lines, len(staff))}, b"\r\n"),
     ]
     return b"".join(block.tobytes() for block in blocks)
+
+
+def _issued(store: Store, period: str) -> set[int]:
+    """The employers that already have an accepted préétabli for the period."""
+    with store.transaction() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT p.affiliate FROM preetabli p JOIN edi_file f ON f.id = p.edi_file_id"
+            " WHERE p.period = %s AND f.status = 'accepted'",
+            (period,),
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _latest(store: Store, affiliate: int, period: str) -> Latest | None:
