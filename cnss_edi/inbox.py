@@ -73,8 +73,6 @@ def process_inbox(
     run.outcomes = claimed.resumed + run.outcomes
     run.refused = claimed.refused + run.refused
     run.waiting = claimed.waiting
-    for refused in run.refused:
-        log.warning("%s refused: %s", refused.where, refused.reason)
     return run
 
 
@@ -92,6 +90,7 @@ def claim_uploads(locations: Locations, *, store: Store, settle: float = 0) -> C
         if refusal is not None:
             claimed.refused.append(refusal)
     claimed.queues = list(dict.fromkeys(queue_of(r) for r in store.pending_receipts()))
+    _log_refused(claimed.refused)
     return claimed
 
 
@@ -110,7 +109,14 @@ def judge_queues(
     total = sum(1 for r in store.pending_receipts() if queue_of(r) in wanted)
     judged = _in_parallel(list(names), store, workers, locations, _Tally(total, progress), run)
     run.outcomes = sorted(judged, key=lambda outcome: outcome.receipt_id or 0)
+    _log_refused(run.refused)
     return run
+
+
+def _log_refused(refused: list[Refused]) -> None:
+    """Each entry left in its box, for the operations team (where and why; no content)."""
+    for entry in refused:
+        log.warning("%s refused: %s", entry.where, entry.reason)
 
 
 def queue_of(receipt: Receipt) -> str:

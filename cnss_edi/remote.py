@@ -22,7 +22,6 @@ import contextlib
 import os
 import stat
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,16 +78,6 @@ class ServerAddress:
         if not host or not login or not extra.get("key_file") or not host_key:
             raise ValueError("SFTP connection: host, login, key_file and host_key are required")
         return cls(host, port or 22, login, Path(extra["key_file"]), host_key)
-
-    @classmethod
-    def from_uri(cls, uri: str) -> ServerAddress:
-        """sftp://LOGIN@HOST[:PORT]?key_file=PATH&host_key=TYPE+BASE64 (an Airflow
-        connection URI, as in AIRFLOW_CONN_CNSS_EDI_SFTP)."""
-        parts = urllib.parse.urlsplit(uri)
-        if parts.scheme not in ("sftp", "ssh"):
-            raise ValueError(f"SFTP connection: expected sftp://…, got {parts.scheme or uri!r}://")
-        extra = dict(urllib.parse.parse_qsl(parts.query))
-        return cls.of(parts.hostname or "", parts.port, parts.username or "", extra)
 
 
 @contextmanager

@@ -80,8 +80,6 @@ def edi_ingest() -> None:
             logging.getLogger(__name__).error(
                 "receipts claimed since %s are still not judged", oldest.isoformat()
             )
-        for refused in claimed.refused:
-            logging.getLogger(__name__).warning("%s refused: %s", refused.where, refused.reason)
         queues = claimed.queues
         size = -(-len(queues) // MAX_BATCHES)  # ceiling
         counts = {"resumed": len(claimed.resumed), "refused": len(claimed.refused)}
@@ -91,7 +89,6 @@ def edi_ingest() -> None:
     @task
     def judge(batch: list[str]) -> dict[str, Any]:
         """Judge a batch of queues: counts per status and the ids of the files judged."""
-        import logging
         from collections import Counter
 
         from cnss_edi import runtime
@@ -99,8 +96,6 @@ def edi_ingest() -> None:
 
         with runtime.store() as store, runtime.locations() as where:
             run = judge_queues(batch, where, store=store)
-        for refused in run.refused:
-            logging.getLogger(__name__).warning("%s refused: %s", refused.where, refused.reason)
         if run.failed:
             raise RuntimeError(f"{len(run.failed)} file(s) left claimed by an internal error")
         return {
