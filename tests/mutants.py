@@ -333,6 +333,13 @@ MUTANTS = (
         "d.total_gross AS due",
         ("tests/test_penalty_run.py::test_a_notice_names_no_one_and_shows_no_salary",),
     ),
+    Mutant(
+        "the month-end run forgets the préétablis it already wrote",
+        "cnss_edi/preetablis.py",
+        "        return {row[0] for row in cursor.fetchall()}",
+        "        return set()",
+        ("tests/test_month_end.py",),
+    ),
 )
 
 
